@@ -1,0 +1,302 @@
+//! The command line: clap flags become a validated [`Config`]. Every bad-input error is born
+//! here, as one line that names the flag and says what to do.
+
+use crate::collect::scheduler::CollectConfig;
+use crate::collect::DomainCollector;
+use crate::http::{ListenAddress, WebConfig};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use std::time::Duration;
+
+/// Everything the exporter needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub web: WebConfig,
+    pub collect: CollectConfig,
+    /// Names of the enabled domain collectors.
+    pub collectors: Vec<&'static str>,
+    pub log_level: tracing::Level,
+}
+
+/// A flag whose value cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag}: {message}")]
+pub struct ConfigError {
+    pub flag: String,
+    pub message: String,
+}
+
+fn bad(flag: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag: format!("--{flag}"),
+        message: message.into(),
+    }
+}
+
+fn command(collectors: &[Box<dyn DomainCollector>]) -> Command {
+    let mut cmd = Command::new("libvirt-exporter")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Prometheus exporter for libvirt: domain, vCPU, memory, disk and NIC statistics, collected in the background")
+        .after_help("Every --collector.NAME has a --no-collector.NAME that switches it off; the last one given wins.")
+        .arg(Arg::new("web.listen-address").long("web.listen-address").value_name("[HOST]:PORT").action(ArgAction::Append).default_value(":9177").help("Address to listen on for HTTP; repeat for several"))
+        .arg(Arg::new("web.telemetry-path").long("web.telemetry-path").value_name("PATH").default_value("/metrics").help("Path under which metrics are served"))
+        .arg(Arg::new("web.max-requests").long("web.max-requests").allow_hyphen_values(true).value_name("N").default_value("40").help("Concurrent scrapes allowed; more get 503 at once (0: no limit)"))
+        .arg(Arg::new("libvirt.uri").long("libvirt.uri").value_name("URI").default_value("qemu:///system").help("libvirt connection URI, e.g. qemu:///system or test:///default"))
+        .arg(Arg::new("libvirt.read-only").long("libvirt.read-only").action(ArgAction::SetTrue).overrides_with("no-libvirt.read-only").help("Open a read-only libvirt connection (default)"))
+        .arg(Arg::new("no-libvirt.read-only").long("no-libvirt.read-only").action(ArgAction::SetTrue).overrides_with("libvirt.read-only").help("Open a read-write connection (needs the libvirt group, as good as root)"))
+        .arg(Arg::new("collect.interval").long("collect.interval").allow_hyphen_values(true).value_name("DURATION").default_value("15s").help("How often statistics are collected from libvirt"))
+        .arg(Arg::new("collect.timeout").long("collect.timeout").allow_hyphen_values(true).value_name("DURATION").help("How long a collection may take before libvirt_up turns 0 [default: the interval, at most 10s]"))
+        .arg(Arg::new("collect.max-age").long("collect.max-age").allow_hyphen_values(true).value_name("DURATION").help("How long data from the last good collection is served while libvirt does not answer [default: 3 intervals]"))
+        .arg(Arg::new("log.level").long("log.level").value_name("LEVEL").default_value("info").value_parser(["error", "warn", "info", "debug", "trace"]).help("Log level"));
+    for c in collectors {
+        let on = format!("collector.{}", c.name());
+        let off = format!("no-collector.{}", c.name());
+        let default = if c.enabled_by_default() {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        cmd = cmd
+            .arg(
+                Arg::new(on.clone())
+                    .long(on.clone())
+                    .action(ArgAction::SetTrue)
+                    .overrides_with(off.clone())
+                    .help(format!(
+                        "Enable the {} statistics group [default: {default}]",
+                        c.name()
+                    )),
+            )
+            .arg(
+                Arg::new(off.clone())
+                    .long(off)
+                    .action(ArgAction::SetTrue)
+                    .overrides_with(on)
+                    .hide(true),
+            );
+    }
+    cmd
+}
+
+/// Parses `args` (including the program name). `Err` carries clap's help and version output
+/// too; callers print it with [`clap::Error::exit`] or as one line.
+pub fn parse<I, T>(args: I, collectors: &[Box<dyn DomainCollector>]) -> Result<Config, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command(collectors).try_get_matches_from(args)?;
+    Ok(validate(&matches, collectors)?)
+}
+
+/// Why the command line was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A clap error, or help/version output.
+    #[error("{}", first_line(.0))]
+    Clap(#[from] clap::Error),
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
+fn first_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let line = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    line.trim_start_matches("error: ").to_string()
+}
+
+fn duration(m: &ArgMatches, flag: &str) -> Result<Option<Duration>, ConfigError> {
+    let Some(text) = m.get_one::<String>(flag) else {
+        return Ok(None);
+    };
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        bad(
+            flag,
+            format!("{text:?} is not a duration ({e}); use e.g. 15s, 1m or 500ms"),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(bad(flag, "must be greater than zero, e.g. 15s"));
+    }
+    Ok(Some(d))
+}
+
+fn validate(
+    m: &ArgMatches,
+    collectors: &[Box<dyn DomainCollector>],
+) -> Result<Config, ConfigError> {
+    let listen = m
+        .get_many::<String>("web.listen-address")
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            a.parse::<ListenAddress>()
+                .map_err(|e| bad("web.listen-address", e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let path = m
+        .get_one::<String>("web.telemetry-path")
+        .expect("has a default")
+        .clone();
+    if !path.starts_with('/')
+        || path == "/"
+        || path == "/healthz"
+        || path.contains(char::is_whitespace)
+    {
+        return Err(bad(
+            "web.telemetry-path",
+            format!("{path:?} must be a path like /metrics, other than / and /healthz"),
+        ));
+    }
+    let max_requests = m
+        .get_one::<String>("web.max-requests")
+        .expect("has a default");
+    let max_requests = max_requests.parse::<usize>().map_err(|_| {
+        bad(
+            "web.max-requests",
+            format!("{max_requests:?} is not a whole number >= 0"),
+        )
+    })?;
+    let uri = m
+        .get_one::<String>("libvirt.uri")
+        .expect("has a default")
+        .clone();
+    validate_uri(&uri)?;
+    let interval = duration(m, "collect.interval")?.expect("has a default");
+    let timeout = duration(m, "collect.timeout")?.unwrap_or(interval.min(Duration::from_secs(10)));
+    let max_age = duration(m, "collect.max-age")?.unwrap_or(interval * 3);
+    if max_age < interval {
+        return Err(bad(
+            "collect.max-age",
+            "must be at least --collect.interval, or every scrape would lose its data",
+        ));
+    }
+    let enabled = collectors
+        .iter()
+        .filter(|c| {
+            let on = m.get_flag(&format!("collector.{}", c.name()));
+            let off = m.get_flag(&format!("no-collector.{}", c.name()));
+            on || (!off && c.enabled_by_default())
+        })
+        .map(|c| c.name())
+        .collect();
+    let log_level = m
+        .get_one::<String>("log.level")
+        .expect("has a default")
+        .parse()
+        .expect("validated by clap");
+    let mut web = WebConfig::new(listen, path);
+    web.max_requests = max_requests;
+    Ok(Config {
+        web,
+        collect: CollectConfig {
+            libvirt_uri: uri,
+            read_only: !m.get_flag("no-libvirt.read-only"),
+            interval,
+            timeout,
+            max_age,
+        },
+        collectors: enabled,
+        log_level,
+    })
+}
+
+/// A libvirt URI is `driver[+transport]://[host]/path`, e.g. `qemu:///system`.
+fn validate_uri(uri: &str) -> Result<(), ConfigError> {
+    let scheme_ok = uri.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if !scheme_ok || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(
+            "libvirt.uri",
+            format!("{uri:?} is not a libvirt URI; use e.g. qemu:///system or test:///default"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::all_domain_collectors;
+
+    fn parse_args(args: &[&str]) -> Result<Config, CliError> {
+        let mut full = vec!["libvirt-exporter"];
+        full.extend_from_slice(args);
+        parse(full, &all_domain_collectors())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = parse_args(&[]).unwrap();
+        assert_eq!(
+            c.web.listen,
+            vec![ListenAddress::AllInterfaces { port: 9177 }]
+        );
+        assert_eq!(c.web.telemetry_path, "/metrics");
+        assert_eq!(c.collect.libvirt_uri, "qemu:///system");
+        assert!(c.collect.read_only);
+        assert_eq!(c.collect.interval, Duration::from_secs(15));
+        assert_eq!(c.collect.timeout, Duration::from_secs(10));
+        assert_eq!(c.collect.max_age, Duration::from_secs(45));
+        assert_eq!(
+            c.collectors,
+            ["state", "cpu", "balloon", "vcpu", "interface", "block"]
+        );
+    }
+
+    #[test]
+    fn collectors_switch_on_and_off_and_the_last_flag_wins() {
+        let c = parse_args(&[
+            "--no-collector.block",
+            "--collector.perf",
+            "--collector.iothread",
+            "--no-collector.iothread",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.collectors,
+            ["state", "cpu", "balloon", "vcpu", "interface", "perf"]
+        );
+    }
+
+    #[test]
+    fn listen_addresses_repeat_and_read_only_can_be_turned_off() {
+        let c = parse_args(&[
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "--web.listen-address=[::1]:2",
+            "--no-libvirt.read-only",
+            "--collect.interval=2s",
+        ])
+        .unwrap();
+        assert_eq!(c.web.listen.len(), 2);
+        assert!(!c.collect.read_only);
+        assert_eq!(c.collect.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_values_give_one_line_naming_the_flag() {
+        for (args, needle) in [
+            (&["--collect.interval", "0s"][..], "--collect.interval"),
+            (&["--collect.interval", "fast"], "--collect.interval"),
+            (&["--collect.timeout", "-1s"], "--collect.timeout"),
+            (&["--collect.max-age", "1s"], "--collect.max-age"),
+            (&["--web.listen-address", "nope"], "--web.listen-address"),
+            (&["--web.telemetry-path", "metrics"], "--web.telemetry-path"),
+            (&["--web.max-requests", "-3"], "--web.max-requests"),
+            (&["--libvirt.uri", "not a uri"], "--libvirt.uri"),
+            (&["--log.level", "loud"], "--log.level"),
+            (&["--no-such-flag"], "--no-such-flag"),
+        ] {
+            let err = parse_args(args).unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}

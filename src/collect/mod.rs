@@ -1,0 +1,86 @@
+//! Collection: the loop that drives libvirt, and one collector per statistics group.
+//!
+//! Every domain collector reads one `virConnectGetAllDomainStats` group. When the driver's
+//! bulk call lacks that group (decided once per connection), the same collector fills the
+//! snapshot through per-domain calls instead.
+
+mod balloon;
+mod block;
+mod cpu;
+mod dirtyrate;
+pub mod domains;
+mod fields;
+mod interface;
+mod iothread;
+mod perf;
+pub mod scheduler;
+mod state;
+mod vcpu;
+
+pub use fields::Fields;
+
+use crate::libvirt::domain_xml::DomainXml;
+use crate::libvirt::{Domain, DomainInfoRaw, LibvirtError};
+use crate::snapshot::DomainStats;
+use std::cell::OnceCell;
+
+/// One statistics group of domains.
+pub trait DomainCollector: Send + Sync {
+    /// The name used in `--collector.<name>` and in the collector metrics.
+    fn name(&self) -> &'static str;
+    /// The `virConnectGetAllDomainStats` group bit this collector reads.
+    fn group(&self) -> u32;
+    /// Whether the collector runs unless switched off.
+    fn enabled_by_default(&self) -> bool {
+        true
+    }
+    /// Fills `out` from one bulk record. Returns false when the record lacks the fields of
+    /// this group that only come with the domain job, which NOWAIT skips for a busy domain
+    /// (only meaningful for running domains).
+    fn decode(&self, fields: &Fields, out: &mut DomainStats) -> bool;
+    /// Fills `out` through per-domain calls, for drivers whose bulk call lacks the group.
+    fn fallback(&self, ctx: &FallbackContext, out: &mut DomainStats) -> Result<(), LibvirtError>;
+}
+
+/// What a per-domain fallback may use: the domain, its parsed XML and its (memoised) info.
+pub struct FallbackContext<'a> {
+    pub domain: &'a Domain,
+    pub xml: &'a DomainXml,
+    pub active: bool,
+    info: OnceCell<DomainInfoRaw>,
+}
+
+impl<'a> FallbackContext<'a> {
+    pub fn new(domain: &'a Domain, xml: &'a DomainXml, active: bool) -> Self {
+        FallbackContext {
+            domain,
+            xml,
+            active,
+            info: OnceCell::new(),
+        }
+    }
+
+    /// `virDomainGetInfo`, asked at most once per domain and cycle.
+    pub fn info(&self) -> Result<DomainInfoRaw, LibvirtError> {
+        if let Some(info) = self.info.get() {
+            return Ok(*info);
+        }
+        let info = self.domain.info()?;
+        Ok(*self.info.get_or_init(|| info))
+    }
+}
+
+/// Every domain collector this exporter has, in output order.
+pub fn all_domain_collectors() -> Vec<Box<dyn DomainCollector>> {
+    vec![
+        Box::new(state::State),
+        Box::new(cpu::Cpu),
+        Box::new(balloon::Balloon),
+        Box::new(vcpu::Vcpu),
+        Box::new(interface::Interface),
+        Box::new(block::Block),
+        Box::new(perf::Perf),
+        Box::new(iothread::IoThread),
+        Box::new(dirtyrate::DirtyRate),
+    ]
+}

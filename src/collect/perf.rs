@@ -1,0 +1,32 @@
+//! The opt-in `perf` group: hardware and software perf event counters of a domain.
+//!
+//! libvirt reports these only for events enabled on the domain (`virsh perf DOMAIN --enable
+//! cpu_cycles`); there is no per-domain fallback.
+
+use super::{DomainCollector, FallbackContext, Fields};
+use crate::libvirt::{consts, LibvirtError};
+use crate::snapshot::DomainStats;
+
+pub struct Perf;
+
+impl DomainCollector for Perf {
+    fn name(&self) -> &'static str {
+        "perf"
+    }
+    fn group(&self) -> u32 {
+        consts::GROUP_PERF
+    }
+    fn enabled_by_default(&self) -> bool {
+        false
+    }
+    fn decode(&self, f: &Fields, out: &mut DomainStats) -> bool {
+        out.perf = f
+            .names_with_prefix("perf.")
+            .filter_map(|k| Some((k.strip_prefix("perf.")?.to_string(), f.u64(k)?)))
+            .collect();
+        true
+    }
+    fn fallback(&self, _: &FallbackContext, _: &mut DomainStats) -> Result<(), LibvirtError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! A metric family as data: name, type, help and how to read its value from a snapshot item.
+//!
+//! Families are declared in tables (see `domain.rs`, `exporter.rs`), so the encoder, the
+//! documentation test and the catalogue all read one list.
+
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use std::fmt;
+
+/// The Prometheus type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    /// Exposed with a `_total` suffix, which the name must not carry.
+    Counter,
+    /// Exposed with an `_info` suffix and the value 1; the attributes are labels.
+    Info,
+}
+
+/// A sample's value: integers stay exact, the rest is a float.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(v.into())
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+/// A family whose value comes from an item of type `T` (a domain, a disk, a vCPU...).
+pub struct Family<T> {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    pub value: fn(&T) -> Option<Value>,
+}
+
+/// Labels of one sample.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// The name a family is exposed under (with `_total` or `_info` added).
+pub fn exposed_name(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Gauge => name.to_string(),
+        Kind::Counter => format!("{name}_total"),
+        Kind::Info => format!("{name}_info"),
+    }
+}
+
+/// Encodes one family over `items`; a family without any sample is left out entirely.
+pub fn encode_family<'i, T: 'i>(
+    enc: &mut DescriptorEncoder,
+    family: &Family<T>,
+    items: impl IntoIterator<Item = (Labels, &'i T)>,
+) -> fmt::Result {
+    let samples = items
+        .into_iter()
+        .filter_map(|(labels, item)| Some((labels, (family.value)(item)?)));
+    encode_samples(enc, family.name, family.kind, family.help, samples)
+}
+
+/// Encodes one family from ready samples; nothing at all when there are none.
+pub fn encode_samples(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    kind: Kind,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels, Value)>,
+) -> fmt::Result {
+    let mut samples = samples.into_iter().peekable();
+    if samples.peek().is_none() {
+        return Ok(());
+    }
+    let metric_type = match kind {
+        Kind::Gauge => MetricType::Gauge,
+        Kind::Counter => MetricType::Counter,
+        Kind::Info => MetricType::Info,
+    };
+    let mut metric = enc.encode_descriptor(name, help, None, metric_type)?;
+    for (labels, value) in samples {
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let labels = labels.as_slice();
+        if kind == Kind::Info {
+            metric.encode_info(&labels)?;
+            continue;
+        }
+        let mut sample = metric.encode_family(&labels)?;
+        match (kind, value) {
+            (Kind::Counter, Value::Int(v)) => {
+                sample.encode_counter::<NoLabelSet, _, u64>(&v, None)?
+            }
+            (Kind::Counter, Value::Float(v)) => {
+                sample.encode_counter::<NoLabelSet, _, u64>(&v, None)?
+            }
+            (_, Value::Int(v)) => sample.encode_gauge(&v)?,
+            (_, Value::Float(v)) => sample.encode_gauge(&v)?,
+        }
+    }
+    Ok(())
+}

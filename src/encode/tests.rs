@@ -1,0 +1,253 @@
+//! Encoder tests on hand-built snapshots.
+
+use super::*;
+use crate::snapshot::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, UNIX_EPOCH};
+
+fn full_domain(name: &str) -> DomainStats {
+    DomainStats {
+        name: name.into(),
+        uuid: "11111111-2222-3333-4444-555555555555".into(),
+        id: Some(7),
+        info: DomainInfo {
+            os_type: Some("hvm".into()),
+            arch: Some("x86_64".into()),
+            machine: Some("pc-q35".into()),
+            persistent: Some(true),
+            autostart: Some(false),
+            maximum_memory_bytes: Some(2 << 30),
+            memory_bytes: Some(1 << 30),
+            virtual_cpus: Some(2),
+        },
+        state: Some(DomainState {
+            state: 3,
+            reason: 5,
+        }),
+        cpu: CpuStats {
+            time_seconds: Some(12.5),
+            user_seconds: Some(10.0),
+            system_seconds: Some(2.5),
+        },
+        vcpu: VcpuStats {
+            current: Some(2),
+            maximum: Some(4),
+            vcpus: vec![Vcpu {
+                index: 1,
+                state: Some(1),
+                time_seconds: Some(3.0),
+                wait_seconds: Some(0.5),
+                delay_seconds: Some(0.25),
+                physical_cpu: Some(3),
+            }],
+        },
+        balloon: BalloonStats {
+            current_bytes: Some(1 << 30),
+            maximum_bytes: Some(2 << 30),
+            swap_in_bytes: Some(1),
+            swap_out_bytes: Some(2),
+            major_faults: Some(3),
+            minor_faults: Some(4),
+            unused_bytes: Some(5),
+            available_bytes: Some(1000),
+            usable_bytes: Some(250),
+            rss_bytes: Some(7),
+            disk_caches_bytes: Some(8),
+            hugetlb_pgalloc: Some(9),
+            hugetlb_pgfail: Some(10),
+            last_update_seconds: Some(1_700_000_000),
+        },
+        blocks: vec![BlockStats {
+            target_device: "vda".into(),
+            source_file: Some("/img/a.qcow2".into()),
+            bus: Some("virtio".into()),
+            driver_type: Some("qcow2".into()),
+            disk_type: Some("file".into()),
+            read_requests: Some(11),
+            read_bytes: Some(4096),
+            read_seconds: Some(0.125),
+            write_requests: Some(12),
+            write_bytes: Some(8192),
+            write_seconds: Some(0.5),
+            flush_requests: Some(13),
+            flush_seconds: Some(0.75),
+            capacity_bytes: Some(1 << 26),
+            allocation_bytes: Some(1 << 20),
+            physical_bytes: Some(1 << 21),
+            threshold_bytes: Some(1 << 25),
+            errors: Some(0),
+        }],
+        interfaces: vec![InterfaceStats {
+            target_device: "vnet0".into(),
+            network: Some("lab-net".into()),
+            bridge: Some("virbr-lab".into()),
+            mac: Some("52:54:00:00:00:01".into()),
+            model: Some("virtio".into()),
+            interface_type: Some("network".into()),
+            receive_bytes: Some(100),
+            receive_packets: Some(2),
+            receive_errors: Some(0),
+            receive_drops: Some(0),
+            transmit_bytes: Some(200),
+            transmit_packets: Some(3),
+            transmit_errors: Some(0),
+            transmit_drops: Some(1),
+        }],
+        perf: BTreeMap::from([("cpu_cycles".to_string(), 42)]),
+        iothreads: vec![IoThreadStats {
+            id: 1,
+            poll_max_seconds: Some(3.2768e-5),
+            poll_grow: Some(2),
+            poll_shrink: Some(4),
+        }],
+        dirty_rate: DirtyRateStats {
+            calc_status: Some(2),
+            calc_start_time_seconds: Some(1_700_000_000),
+            calc_period_seconds: Some(1),
+            bytes_per_second: Some(1_048_576.0),
+            vcpu_bytes_per_second: vec![(0, 524_288.0)],
+        },
+    }
+}
+
+pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
+    Snapshot {
+        up: true,
+        collected_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_100)),
+        last_success: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_100)),
+        domains,
+        collectors: vec![CollectorOutcome {
+            name: "block".into(),
+            success: true,
+            duration: Duration::from_millis(3),
+        }],
+        domain_errors: BTreeMap::from([("busy".to_string(), 2)]),
+        exporter: ExporterStats {
+            version: "0.1.0".into(),
+            libvirt_library_version: Some("9.0.0".into()),
+            resident_memory_bytes: Some(1),
+            virtual_memory_bytes: Some(2),
+            cpu_seconds: Some(0.5),
+            open_fds: Some(3),
+            max_fds: Some(4),
+            start_time_seconds: Some(5.0),
+            cycles: 6,
+            failed_cycles: 1,
+        },
+    }
+}
+
+fn text_of(s: Snapshot) -> String {
+    String::from_utf8(encode(Arc::new(s)).text.to_vec()).unwrap()
+}
+
+/// Exposed family names of an exposition, from its TYPE lines, with the type.
+fn families(text: &str) -> BTreeSet<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, kind) = l.split_once(' ').unwrap();
+            (name.to_string(), kind.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_snapshot_exposes_exactly_the_catalogue() {
+    let text = text_of(full_snapshot(vec![full_domain("web")]));
+    let exposed: BTreeSet<String> = families(&text).into_iter().map(|(n, _)| n).collect();
+    let catalogue: BTreeSet<String> = catalogue().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(exposed, catalogue);
+}
+
+#[test]
+fn values_are_in_base_units_with_the_documented_names() {
+    let text = text_of(full_snapshot(vec![full_domain("web")]));
+    for line in [
+        "libvirt_up 1",
+        "libvirt_domains 1",
+        "libvirt_domains_by_state{state=\"paused\"} 1",
+        "libvirt_domains_by_state{state=\"running\"} 0",
+        "libvirt_domain_info_state{domain=\"web\",state_desc=\"paused\",reason=\"ioerror\"} 3",
+        "libvirt_domain_info_maximum_memory_bytes{domain=\"web\"} 2147483648",
+        "libvirt_domain_info_cpu_time_seconds_total{domain=\"web\"} 12.5",
+        "libvirt_domain_vcpu_delay_seconds_total{domain=\"web\",vcpu=\"1\"} 0.25",
+        "libvirt_domain_memory_stats_used_percent{domain=\"web\"} 75.0",
+        "libvirt_domain_memory_stats_major_fault_total{domain=\"web\"} 3",
+        "libvirt_domain_block_stats_read_bytes_total{domain=\"web\",target_device=\"vda\"} 4096",
+        "libvirt_domain_block_stats_capacity_bytes{domain=\"web\",target_device=\"vda\"} 67108864",
+        "libvirt_domain_interface_stats_transmit_drops_total{domain=\"web\",target_device=\"vnet0\"} 1",
+        "libvirt_domain_perf_events_total{domain=\"web\",event=\"cpu_cycles\"} 42",
+        "libvirt_domain_dirty_rate_bytes_per_second{domain=\"web\"} 1048576.0",
+        "libvirt_exporter_incomplete_domains{reason=\"busy\"} 2",
+        "libvirt_exporter_incomplete_domains{reason=\"vanished\"} 0",
+        "libvirt_exporter_collector_success{collector=\"block\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains(
+        "libvirt_domain_info{domain=\"web\",uuid=\"11111111-2222-3333-4444-555555555555\",os_type=\"hvm\",os_type_arch=\"x86_64\",os_type_machine=\"pc-q35\",persistent=\"true\",autostart=\"false\"} 1"
+    ), "{text}");
+    assert!(text.contains("libvirt_domain_interface_stats_info{domain=\"web\",target_device=\"vnet0\",interface_type=\"network\",source_network=\"lab-net\",source_bridge=\"virbr-lab\",mac_address=\"52:54:00:00:00:01\",model_type=\"virtio\"} 1"));
+}
+
+#[test]
+fn counters_and_only_counters_end_in_total() {
+    let text = text_of(full_snapshot(vec![full_domain("web")]));
+    for (name, kind) in families(&text) {
+        assert_eq!(
+            name.ends_with("_total"),
+            kind == "counter",
+            "{name} is a {kind}"
+        );
+    }
+}
+
+#[test]
+fn absent_fields_give_no_series_and_a_vanished_domain_leaves_nothing() {
+    let mut bare = DomainStats {
+        name: "off".into(),
+        uuid: "u".into(),
+        ..Default::default()
+    };
+    bare.state = Some(DomainState {
+        state: 5,
+        reason: 1,
+    });
+    let text = text_of(full_snapshot(vec![bare]));
+    assert!(!text.contains("libvirt_domain_block_stats"), "{text}");
+    assert!(!text.contains("domain=\"web\""));
+    assert!(text.contains(
+        "libvirt_domain_info_state{domain=\"off\",state_desc=\"shutoff\",reason=\"shutdown\"} 5"
+    ));
+}
+
+#[test]
+fn hostile_names_are_escaped() {
+    let name = "a \"quoted\" \\ back\nslash λ";
+    let text = text_of(full_snapshot(vec![full_domain(name)]));
+    assert!(text.contains(r#"libvirt_domains_by_state{state="paused"} 1"#));
+    assert!(
+        text.contains(r#"{domain="a \"quoted\" \\ back\nslash λ"}"#),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.is_empty()
+        || l.starts_with('#')
+        || l.starts_with(|c: char| c.is_ascii_alphabetic())));
+}
+
+#[test]
+fn openmetrics_ends_with_eof_and_gzip_round_trips() {
+    let e = encode(Arc::new(full_snapshot(vec![full_domain("web")])));
+    let om = std::str::from_utf8(&e.openmetrics).unwrap();
+    assert!(om.ends_with("# EOF\n"));
+    assert!(om.contains("# TYPE libvirt_domain info\n"));
+    let mut plain = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&e.text_gzip[..]),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(plain.as_bytes(), &e.text[..]);
+    assert!(e.up);
+}

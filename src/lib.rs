@@ -1,0 +1,16 @@
+//! libvirt-exporter: a Prometheus exporter for libvirt hosts.
+//!
+//! The pipeline, one module per stage: [`libvirt`] (the FFI boundary) → [`collect`] (the
+//! collection loop and one collector per statistics group) → [`snapshot`] (plain data) →
+//! [`encode`] (Prometheus text and OpenMetrics) → [`exposition`] (the published bytes) →
+//! [`http`] (the server).
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod collect;
+pub mod encode;
+pub mod exposition;
+pub mod http;
+pub mod libvirt;
+pub mod process;
+pub mod snapshot;

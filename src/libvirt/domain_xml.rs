@@ -1,0 +1,157 @@
+//! What the exporter reads from a domain's XML: OS type, disks and network interfaces.
+//!
+//! Parsed with roxmltree; anything unexpected is skipped rather than failing the domain.
+
+/// The parts of a domain description the collectors need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DomainXml {
+    pub os_type: Option<String>,
+    pub arch: Option<String>,
+    pub machine: Option<String>,
+    pub disks: Vec<DiskXml>,
+    pub interfaces: Vec<InterfaceXml>,
+}
+
+/// One `<disk>` of device kind disk/cdrom/floppy/lun.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiskXml {
+    /// `<target dev>`, e.g. `vda`.
+    pub target_device: String,
+    pub bus: Option<String>,
+    /// `<disk type>`: file, block, network, volume...
+    pub disk_type: Option<String>,
+    /// The source file, block device, volume or network name, whichever the disk has.
+    pub source: Option<String>,
+    /// `<driver type>`, e.g. qcow2 or raw.
+    pub driver_type: Option<String>,
+}
+
+/// One `<interface>`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InterfaceXml {
+    /// Host-side `<target dev>`; only set while the domain runs.
+    pub target_device: Option<String>,
+    pub interface_type: Option<String>,
+    pub mac: Option<String>,
+    pub network: Option<String>,
+    pub bridge: Option<String>,
+    pub model: Option<String>,
+}
+
+impl DomainXml {
+    /// Parses a domain XML document.
+    pub fn parse(xml: &str) -> Result<DomainXml, roxmltree::Error> {
+        let doc = roxmltree::Document::parse(xml)?;
+        let root = doc.root_element();
+        let mut out = DomainXml::default();
+        if let Some(os_type) = child(root, "os").and_then(|os| child(os, "type")) {
+            out.os_type = os_type.text().map(|t| t.trim().to_string());
+            out.arch = attr(os_type, "arch");
+            out.machine = attr(os_type, "machine");
+        }
+        if let Some(devices) = child(root, "devices") {
+            for node in devices.children().filter(|n| n.is_element()) {
+                match node.tag_name().name() {
+                    "disk" => out.disks.extend(parse_disk(node)),
+                    "interface" => out.interfaces.push(parse_interface(node)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_disk(disk: roxmltree::Node) -> Option<DiskXml> {
+    let target_device = child(disk, "target").and_then(|t| attr(t, "dev"))?;
+    let source = child(disk, "source").and_then(|s| {
+        ["file", "dev", "volume", "name", "dir"]
+            .iter()
+            .find_map(|a| attr(s, a))
+    });
+    Some(DiskXml {
+        bus: child(disk, "target").and_then(|t| attr(t, "bus")),
+        disk_type: attr(disk, "type"),
+        source,
+        driver_type: child(disk, "driver").and_then(|d| attr(d, "type")),
+        target_device,
+    })
+}
+
+fn parse_interface(iface: roxmltree::Node) -> InterfaceXml {
+    let source = child(iface, "source");
+    InterfaceXml {
+        target_device: child(iface, "target").and_then(|t| attr(t, "dev")),
+        interface_type: attr(iface, "type"),
+        mac: child(iface, "mac").and_then(|m| attr(m, "address")),
+        network: source.and_then(|s| attr(s, "network")),
+        bridge: source.and_then(|s| attr(s, "bridge")),
+        model: child(iface, "model").and_then(|m| attr(m, "type")),
+    }
+}
+
+fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    node.children()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
+}
+
+fn attr(node: roxmltree::Node, name: &str) -> Option<String> {
+    node.attribute(name).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const XML: &str = r#"<domain type='kvm' id='3'>
+      <name>web "1"</name>
+      <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+      <devices>
+        <disk type='file' device='disk'>
+          <driver name='qemu' type='qcow2'/>
+          <source file='/var/lib/libvirt/images/web.qcow2'/>
+          <target dev='vda' bus='virtio'/>
+        </disk>
+        <disk type='network' device='disk'>
+          <source protocol='rbd' name='pool/img'/>
+          <target dev='vdb' bus='virtio'/>
+        </disk>
+        <disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>
+        <interface type='bridge'>
+          <mac address='52:54:00:aa:bb:cc'/>
+          <source bridge='virbr-lab'/>
+          <target dev='vnet3'/>
+          <model type='virtio'/>
+        </interface>
+        <interface type='network'><source network='default'/></interface>
+      </devices>
+    </domain>"#;
+
+    #[test]
+    fn reads_os_disks_and_interfaces() {
+        let d = DomainXml::parse(XML).unwrap();
+        assert_eq!(d.os_type.as_deref(), Some("hvm"));
+        assert_eq!(d.arch.as_deref(), Some("x86_64"));
+        assert_eq!(d.machine.as_deref(), Some("pc-q35-7.2"));
+        assert_eq!(d.disks.len(), 3);
+        assert_eq!(d.disks[0].target_device, "vda");
+        assert_eq!(
+            d.disks[0].source.as_deref(),
+            Some("/var/lib/libvirt/images/web.qcow2")
+        );
+        assert_eq!(d.disks[0].driver_type.as_deref(), Some("qcow2"));
+        assert_eq!(d.disks[1].source.as_deref(), Some("pool/img"));
+        assert_eq!(d.disks[2].source, None);
+        assert_eq!(d.interfaces[0].target_device.as_deref(), Some("vnet3"));
+        assert_eq!(d.interfaces[0].bridge.as_deref(), Some("virbr-lab"));
+        assert_eq!(d.interfaces[0].mac.as_deref(), Some("52:54:00:aa:bb:cc"));
+        assert_eq!(d.interfaces[0].model.as_deref(), Some("virtio"));
+        assert_eq!(d.interfaces[1].network.as_deref(), Some("default"));
+        assert_eq!(d.interfaces[1].target_device, None);
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error() {
+        assert!(DomainXml::parse("<domain><os>").is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! libvirt access: the FFI boundary (the only `unsafe` in the crate), errors and domain XML.
+
+pub mod domain_xml;
+mod error;
+#[allow(unsafe_code)]
+mod ffi;
+
+pub use error::LibvirtError;
+pub use ffi::{
+    library_version, silence_default_error_printer, BlockInfoRaw, BlockStatsRaw, Connection,
+    Domain, DomainInfoRaw, InterfaceStatsRaw, ParamValue, StatsRecord, TypedParam, VcpuInfoRaw,
+};
+
+/// libvirt's constants, re-exported so no other module needs `virt::sys`.
+pub mod consts {
+    pub use virt::sys::{
+        VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS as STATS_ENFORCE,
+        VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT as STATS_NOWAIT,
+        VIR_CONNECT_LIST_DOMAINS_AUTOSTART as LIST_AUTOSTART,
+        VIR_CONNECT_LIST_DOMAINS_PERSISTENT as LIST_PERSISTENT,
+        VIR_DOMAIN_STATS_BALLOON as GROUP_BALLOON, VIR_DOMAIN_STATS_BLOCK as GROUP_BLOCK,
+        VIR_DOMAIN_STATS_CPU_TOTAL as GROUP_CPU, VIR_DOMAIN_STATS_DIRTYRATE as GROUP_DIRTYRATE,
+        VIR_DOMAIN_STATS_INTERFACE as GROUP_INTERFACE, VIR_DOMAIN_STATS_IOTHREAD as GROUP_IOTHREAD,
+        VIR_DOMAIN_STATS_PERF as GROUP_PERF, VIR_DOMAIN_STATS_STATE as GROUP_STATE,
+        VIR_DOMAIN_STATS_VCPU as GROUP_VCPU,
+    };
+    pub use virt::sys::{
+        VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON as MEM_ACTUAL_BALLOON,
+        VIR_DOMAIN_MEMORY_STAT_AVAILABLE as MEM_AVAILABLE,
+        VIR_DOMAIN_MEMORY_STAT_DISK_CACHES as MEM_DISK_CACHES,
+        VIR_DOMAIN_MEMORY_STAT_HUGETLB_PGALLOC as MEM_HUGETLB_PGALLOC,
+        VIR_DOMAIN_MEMORY_STAT_HUGETLB_PGFAIL as MEM_HUGETLB_PGFAIL,
+        VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE as MEM_LAST_UPDATE,
+        VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT as MEM_MAJOR_FAULT,
+        VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT as MEM_MINOR_FAULT,
+        VIR_DOMAIN_MEMORY_STAT_RSS as MEM_RSS, VIR_DOMAIN_MEMORY_STAT_SWAP_IN as MEM_SWAP_IN,
+        VIR_DOMAIN_MEMORY_STAT_SWAP_OUT as MEM_SWAP_OUT,
+        VIR_DOMAIN_MEMORY_STAT_UNUSED as MEM_UNUSED, VIR_DOMAIN_MEMORY_STAT_USABLE as MEM_USABLE,
+    };
+}

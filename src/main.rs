@@ -1,0 +1,94 @@
+//! Wiring only: parse the command line, start the collection loop and the HTTP server, stop on
+//! SIGTERM or SIGINT.
+
+use anyhow::Context;
+use libvirt_exporter::cli::{self, CliError};
+use libvirt_exporter::collect::{all_domain_collectors, scheduler};
+use libvirt_exporter::exposition::Published;
+use libvirt_exporter::{http, libvirt};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let collectors = all_domain_collectors();
+    let config = match cli::parse(std::env::args_os(), &collectors) {
+        Ok(config) => config,
+        Err(CliError::Clap(e)) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("libvirt-exporter: error: {e} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(config.log_level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(config, collectors) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("libvirt-exporter: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(
+    config: cli::Config,
+    collectors: Vec<Box<dyn libvirt_exporter::collect::DomainCollector>>,
+) -> anyhow::Result<()> {
+    libvirt::silence_default_error_printer();
+    let enabled = collectors
+        .into_iter()
+        .filter(|c| config.collectors.contains(&c.name()))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = http::bind(&config.web).await?;
+        let published = Arc::new(Published::new(&config.collect.libvirt_uri));
+        let stop = Arc::new(AtomicBool::new(false));
+        scheduler::start(
+            config.collect.clone(),
+            enabled,
+            published.clone(),
+            stop.clone(),
+        )
+        .context("cannot start the collection threads")?;
+        for addr in server.local_addrs() {
+            tracing::info!(
+                "listening on http://{addr}{} (libvirt: {})",
+                config.web.telemetry_path,
+                config.collect.libvirt_uri
+            );
+        }
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+        });
+        let result = server.run(published, shutdown_rx).await;
+        stop.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The snapshot: plain data produced by one collection cycle.
+//!
+//! Nothing here holds a libvirt handle, so tests can build snapshots by hand and the encoder
+//! never touches libvirt. Every statistic is an `Option`: a field libvirt did not report
+//! produces no series rather than a misleading zero. Units are already converted to base
+//! units (bytes, seconds) by the collectors.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+/// Everything one collection cycle learned, plus how the cycle went.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Whether the last cycle reached libvirt and listed the domains.
+    pub up: bool,
+    /// When the data in this snapshot was collected (start of the cycle).
+    pub collected_at: Option<SystemTime>,
+    /// When a cycle last succeeded (may be older than `collected_at` when libvirt is down).
+    pub last_success: Option<SystemTime>,
+    pub domains: Vec<DomainStats>,
+    /// How each collector fared in this cycle, in registry order.
+    pub collectors: Vec<CollectorOutcome>,
+    /// Domains that reported less than asked, counted by reason (e.g. `busy`, `error`).
+    pub domain_errors: BTreeMap<String, u64>,
+    pub exporter: ExporterStats,
+}
+
+/// The outcome of one collector in one cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorOutcome {
+    pub name: String,
+    pub success: bool,
+    pub duration: Duration,
+}
+
+/// Facts about the exporter process itself.
+#[derive(Debug, Clone, Default)]
+pub struct ExporterStats {
+    pub version: String,
+    pub libvirt_library_version: Option<String>,
+    pub resident_memory_bytes: Option<u64>,
+    pub virtual_memory_bytes: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+    pub open_fds: Option<u64>,
+    pub max_fds: Option<u64>,
+    pub start_time_seconds: Option<f64>,
+    /// Collection cycles finished since start, successful or not.
+    pub cycles: u64,
+    pub failed_cycles: u64,
+}
+
+/// One domain, whatever its state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DomainStats {
+    pub name: String,
+    pub uuid: String,
+    /// Only running (and paused) domains have an ID.
+    pub id: Option<u32>,
+    pub info: DomainInfo,
+    pub state: Option<DomainState>,
+    pub cpu: CpuStats,
+    pub vcpu: VcpuStats,
+    pub balloon: BalloonStats,
+    pub blocks: Vec<BlockStats>,
+    pub interfaces: Vec<InterfaceStats>,
+    /// Perf event counters by libvirt's name (`cpu_cycles`, `instructions`, ...).
+    pub perf: BTreeMap<String, u64>,
+    pub iothreads: Vec<IoThreadStats>,
+    pub dirty_rate: DirtyRateStats,
+}
+
+/// Static attributes of a domain, mostly from its XML.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DomainInfo {
+    pub os_type: Option<String>,
+    pub arch: Option<String>,
+    pub machine: Option<String>,
+    pub persistent: Option<bool>,
+    pub autostart: Option<bool>,
+    pub maximum_memory_bytes: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub virtual_cpus: Option<u32>,
+}
+
+/// libvirt's run state and the reason for it, as the raw numbers libvirt reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomainState {
+    pub state: u32,
+    pub reason: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CpuStats {
+    pub time_seconds: Option<f64>,
+    pub user_seconds: Option<f64>,
+    pub system_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VcpuStats {
+    pub current: Option<u32>,
+    pub maximum: Option<u32>,
+    pub vcpus: Vec<Vcpu>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vcpu {
+    pub index: u32,
+    /// 0 offline, 1 running, 2 blocked.
+    pub state: Option<u32>,
+    pub time_seconds: Option<f64>,
+    pub wait_seconds: Option<f64>,
+    pub delay_seconds: Option<f64>,
+    /// Physical CPU the vCPU last ran on (per-domain fallback only).
+    pub physical_cpu: Option<i32>,
+}
+
+/// Balloon and guest memory statistics, converted to bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BalloonStats {
+    pub current_bytes: Option<u64>,
+    pub maximum_bytes: Option<u64>,
+    pub swap_in_bytes: Option<u64>,
+    pub swap_out_bytes: Option<u64>,
+    pub major_faults: Option<u64>,
+    pub minor_faults: Option<u64>,
+    pub unused_bytes: Option<u64>,
+    pub available_bytes: Option<u64>,
+    pub usable_bytes: Option<u64>,
+    pub rss_bytes: Option<u64>,
+    pub disk_caches_bytes: Option<u64>,
+    pub hugetlb_pgalloc: Option<u64>,
+    pub hugetlb_pgfail: Option<u64>,
+    pub last_update_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlockStats {
+    /// Target device, e.g. `vda`.
+    pub target_device: String,
+    pub source_file: Option<String>,
+    pub bus: Option<String>,
+    pub driver_type: Option<String>,
+    pub disk_type: Option<String>,
+    pub read_requests: Option<u64>,
+    pub read_bytes: Option<u64>,
+    pub read_seconds: Option<f64>,
+    pub write_requests: Option<u64>,
+    pub write_bytes: Option<u64>,
+    pub write_seconds: Option<f64>,
+    pub flush_requests: Option<u64>,
+    pub flush_seconds: Option<f64>,
+    pub capacity_bytes: Option<u64>,
+    pub allocation_bytes: Option<u64>,
+    pub physical_bytes: Option<u64>,
+    pub threshold_bytes: Option<u64>,
+    pub errors: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InterfaceStats {
+    /// Host-side device name, e.g. `vnet0`.
+    pub target_device: String,
+    pub network: Option<String>,
+    pub bridge: Option<String>,
+    pub mac: Option<String>,
+    pub model: Option<String>,
+    pub interface_type: Option<String>,
+    pub receive_bytes: Option<u64>,
+    pub receive_packets: Option<u64>,
+    pub receive_errors: Option<u64>,
+    pub receive_drops: Option<u64>,
+    pub transmit_bytes: Option<u64>,
+    pub transmit_packets: Option<u64>,
+    pub transmit_errors: Option<u64>,
+    pub transmit_drops: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IoThreadStats {
+    pub id: u32,
+    pub poll_max_seconds: Option<f64>,
+    pub poll_grow: Option<u64>,
+    pub poll_shrink: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DirtyRateStats {
+    pub calc_status: Option<u32>,
+    pub calc_start_time_seconds: Option<u64>,
+    pub calc_period_seconds: Option<u64>,
+    /// Dirty rate of the whole guest, bytes per second.
+    pub bytes_per_second: Option<f64>,
+    pub vcpu_bytes_per_second: Vec<(u32, f64)>,
+}
