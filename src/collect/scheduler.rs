@@ -198,7 +198,7 @@ impl Clock {
                     domains: cycle.domains.clone(),
                     collectors: cycle.outcomes,
                     domain_errors: cycle.incomplete,
-                    exporter: ExporterStats::default(),
+                    ..Snapshot::default()
                 };
                 self.last_good = Some(LastGood {
                     at: Instant::now(),

@@ -2,7 +2,9 @@
 //! gzipped), through a prometheus-client registry with one custom collector, once per cycle.
 
 mod domain;
+mod events;
 mod exporter;
+mod host;
 pub mod family;
 pub mod states;
 
@@ -24,7 +26,9 @@ struct SnapshotCollector(Arc<Snapshot>);
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         exporter::encode(&mut enc, &self.0)?;
-        domain::encode(&mut enc, &self.0.domains)
+        domain::encode(&mut enc, &self.0.domains)?;
+        events::encode(&mut enc, &self.0.events)?;
+        host::encode(&mut enc, &self.0.host)
     }
 }
 
@@ -61,6 +65,8 @@ fn gzip(data: &[u8]) -> Bytes {
 pub fn catalogue() -> Vec<(String, Kind)> {
     let mut all: Vec<(&str, Kind)> = exporter::FAMILIES.to_vec();
     all.extend(domain::OTHER_FAMILIES.iter().copied());
+    all.extend(events::FAMILIES.iter().copied());
+    all.extend(host::FAMILIES.iter().copied());
     all.extend(domain::DOMAIN_FAMILIES.iter().map(|f| (f.name, f.kind)));
     all.extend(domain::VCPU_FAMILIES.iter().map(|f| (f.name, f.kind)));
     all.extend(domain::BLOCK_FAMILIES.iter().map(|f| (f.name, f.kind)));

@@ -5,6 +5,12 @@
 //! produces no series rather than a misleading zero. Units are already converted to base
 //! units (bytes, seconds) by the collectors.
 
+mod events;
+mod host;
+
+pub use events::EventStats;
+pub use host::HostStats;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +29,10 @@ pub struct Snapshot {
     /// Domains that reported less than asked, counted by reason (e.g. `busy`, `error`).
     pub domain_errors: BTreeMap<String, u64>,
     pub exporter: ExporterStats,
+    /// Storage pools, volumes, virtual networks and the node itself.
+    pub host: HostStats,
+    /// Domain lifecycle events counted since the exporter started.
+    pub events: EventStats,
 }
 
 /// The outcome of one collector in one cycle.
