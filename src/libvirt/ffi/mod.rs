@@ -1,4 +1,5 @@
-//! Every `unsafe` call into libvirt lives here; the rest of the crate sees safe Rust types.
+//! Every `unsafe` call into libvirt lives in this module (and its submodules); the rest of the
+//! crate sees safe Rust types.
 //!
 //! The `virt` crate's safe wrappers are used where they are sound and leak-free; the calls it
 //! lacks or gets wrong (bulk domain stats, whose records `virt` never frees; vCPU info; raw
