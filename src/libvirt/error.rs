@@ -30,6 +30,18 @@ impl LibvirtError {
         self.code == sys::VIR_ERR_NO_DOMAIN as i32
     }
 
+    /// A pool, volume or network disappeared (or a pool stopped) between listing and asking.
+    pub fn is_vanished(&self) -> bool {
+        [
+            sys::VIR_ERR_NO_STORAGE_POOL,
+            sys::VIR_ERR_NO_STORAGE_VOL,
+            sys::VIR_ERR_NO_NETWORK,
+            sys::VIR_ERR_NO_DOMAIN,
+        ]
+        .iter()
+        .any(|code| self.code == *code as i32)
+    }
+
     /// The driver does not implement the call, the flag or the stats group.
     pub fn is_unsupported(&self) -> bool {
         [

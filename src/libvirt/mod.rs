@@ -1,15 +1,18 @@
-//! libvirt access: the FFI boundary (the only `unsafe` in the crate), errors and domain XML.
+//! libvirt access: the FFI boundary (the only `unsafe` in the crate), errors, and the domain,
+//! storage and capabilities XML the collectors read.
 
 pub mod domain_xml;
 mod error;
 #[allow(unsafe_code)]
 mod ffi;
+pub mod host_xml;
 
 pub use error::LibvirtError;
 pub use ffi::{
     library_version, silence_default_error_printer, BlockInfoRaw, BlockStatsRaw, Connection,
     Domain, DomainInfoRaw, InterfaceStatsRaw, ParamValue, StatsRecord, TypedParam, VcpuInfoRaw,
 };
+pub use ffi::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
 
 /// libvirt's constants, re-exported so no other module needs `virt::sys`.
 pub mod consts {

@@ -10,6 +10,9 @@ use super::error::LibvirtError;
 use std::ffi::{c_int, c_uint, CStr};
 use virt::sys;
 
+mod host;
+pub use host::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
+
 /// An open connection to one libvirt URI.
 pub struct Connection {
     inner: virt::connect::Connect,
