@@ -2,7 +2,7 @@
 //! here, as one line that names the flag and says what to do.
 
 use crate::collect::scheduler::CollectConfig;
-use crate::collect::DomainCollector;
+use crate::collect::{all_host_collectors, DomainCollector, HostOptions};
 use crate::http::{ListenAddress, WebConfig};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::time::Duration;
@@ -14,6 +14,9 @@ pub struct Config {
     pub collect: CollectConfig,
     /// Names of the enabled domain collectors.
     pub collectors: Vec<&'static str>,
+    /// Names of the enabled host collectors (pool, volume, network, node).
+    pub host_collectors: Vec<&'static str>,
+    pub host: HostOptions,
     pub log_level: tracing::Level,
 }
 
@@ -35,7 +38,7 @@ fn bad(flag: &str, message: impl Into<String>) -> ConfigError {
 fn command(collectors: &[Box<dyn DomainCollector>]) -> Command {
     let mut cmd = Command::new("libvirt-exporter")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Prometheus exporter for libvirt: domain, vCPU, memory, disk and NIC statistics, collected in the background")
+        .about("Prometheus exporter for libvirt: domain, vCPU, memory, disk and NIC statistics, storage pools and volumes, virtual networks and the node, collected in the background")
         .after_help("Every --collector.NAME has a --no-collector.NAME that switches it off; the last one given wins.")
         .arg(Arg::new("web.listen-address").long("web.listen-address").value_name("[HOST]:PORT").action(ArgAction::Append).default_value(":9177").help("Address to listen on for HTTP; repeat for several"))
         .arg(Arg::new("web.telemetry-path").long("web.telemetry-path").value_name("PATH").default_value("/metrics").help("Path under which metrics are served"))
@@ -46,35 +49,48 @@ fn command(collectors: &[Box<dyn DomainCollector>]) -> Command {
         .arg(Arg::new("collect.interval").long("collect.interval").allow_hyphen_values(true).value_name("DURATION").default_value("15s").help("How often statistics are collected from libvirt"))
         .arg(Arg::new("collect.timeout").long("collect.timeout").allow_hyphen_values(true).value_name("DURATION").help("How long a collection may take before libvirt_up turns 0 [default: the interval, at most 10s]"))
         .arg(Arg::new("collect.max-age").long("collect.max-age").allow_hyphen_values(true).value_name("DURATION").help("How long data from the last good collection is served while libvirt does not answer [default: 3 intervals]"))
-        .arg(Arg::new("log.level").long("log.level").value_name("LEVEL").default_value("info").value_parser(["error", "warn", "info", "debug", "trace"]).help("Log level"));
+        .arg(Arg::new("log.level").long("log.level").value_name("LEVEL").default_value("info").value_parser(["error", "warn", "info", "debug", "trace"]).help("Log level"))
+        .arg(Arg::new("collector.volume.interval").long("collector.volume.interval").allow_hyphen_values(true).value_name("DURATION").default_value("60s").help("How often storage volumes are read, on their own thread (reading one opens its file)"))
+        .arg(Arg::new("collector.pool.refresh").long("collector.pool.refresh").action(ArgAction::SetTrue).help("Rescan every active storage pool before reading it (needs --no-libvirt.read-only)"));
     for c in collectors {
-        let on = format!("collector.{}", c.name());
-        let off = format!("no-collector.{}", c.name());
-        let default = if c.enabled_by_default() {
-            "enabled"
-        } else {
-            "disabled"
-        };
-        cmd = cmd
-            .arg(
-                Arg::new(on.clone())
-                    .long(on.clone())
-                    .action(ArgAction::SetTrue)
-                    .overrides_with(off.clone())
-                    .help(format!(
-                        "Enable the {} statistics group [default: {default}]",
-                        c.name()
-                    )),
-            )
-            .arg(
-                Arg::new(off.clone())
-                    .long(off)
-                    .action(ArgAction::SetTrue)
-                    .overrides_with(on)
-                    .hide(true),
-            );
+        cmd = collector_flags(cmd, c.name(), c.enabled_by_default(), "statistics group");
+    }
+    for c in all_host_collectors(&HostOptions::default()) {
+        cmd = collector_flags(cmd, c.name(), c.enabled_by_default(), "host collector");
     }
     cmd
+}
+
+/// `--collector.NAME` and its hidden `--no-collector.NAME`; the last one given wins.
+fn collector_flags(cmd: Command, name: &str, enabled_by_default: bool, what: &str) -> Command {
+    let on = format!("collector.{name}");
+    let off = format!("no-collector.{name}");
+    let default = if enabled_by_default {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    cmd.arg(
+        Arg::new(on.clone())
+            .long(on.clone())
+            .action(ArgAction::SetTrue)
+            .overrides_with(off.clone())
+            .help(format!("Enable the {name} {what} [default: {default}]")),
+    )
+    .arg(
+        Arg::new(off.clone())
+            .long(off)
+            .action(ArgAction::SetTrue)
+            .overrides_with(on)
+            .hide(true),
+    )
+}
+
+/// Whether `--collector.NAME` / `--no-collector.NAME` leave the collector on.
+fn collector_enabled(m: &ArgMatches, name: &str, enabled_by_default: bool) -> bool {
+    let on = m.get_flag(&format!("collector.{name}"));
+    let off = m.get_flag(&format!("no-collector.{name}"));
+    on || (!off && enabled_by_default)
 }
 
 /// Parses `args` (including the program name). `Err` carries clap's help and version output
@@ -175,13 +191,11 @@ fn validate(
     }
     let enabled = collectors
         .iter()
-        .filter(|c| {
-            let on = m.get_flag(&format!("collector.{}", c.name()));
-            let off = m.get_flag(&format!("no-collector.{}", c.name()));
-            on || (!off && c.enabled_by_default())
-        })
+        .filter(|c| collector_enabled(m, c.name(), c.enabled_by_default()))
         .map(|c| c.name())
         .collect();
+    let read_only = !m.get_flag("no-libvirt.read-only");
+    let (host_collectors, host) = host_options(m, read_only)?;
     let log_level = m
         .get_one::<String>("log.level")
         .expect("has a default")
@@ -193,14 +207,45 @@ fn validate(
         web,
         collect: CollectConfig {
             libvirt_uri: uri,
-            read_only: !m.get_flag("no-libvirt.read-only"),
+            read_only,
             interval,
             timeout,
             max_age,
         },
         collectors: enabled,
+        host_collectors,
+        host,
         log_level,
     })
+}
+
+/// The enabled host collectors and their settings.
+fn host_options(
+    m: &ArgMatches,
+    read_only: bool,
+) -> Result<(Vec<&'static str>, HostOptions), ConfigError> {
+    let enabled: Vec<&'static str> = all_host_collectors(&HostOptions::default())
+        .iter()
+        .filter(|c| collector_enabled(m, c.name(), c.enabled_by_default()))
+        .map(|c| c.name())
+        .collect();
+    let options = HostOptions {
+        pool_refresh: m.get_flag("collector.pool.refresh"),
+        volume_interval: duration(m, "collector.volume.interval")?.expect("has a default"),
+    };
+    if options.pool_refresh && read_only {
+        return Err(bad(
+            "collector.pool.refresh",
+            "libvirt refuses to refresh pools on a read-only connection; add --no-libvirt.read-only or drop --collector.pool.refresh",
+        ));
+    }
+    if options.pool_refresh && !enabled.contains(&"pool") {
+        return Err(bad(
+            "collector.pool.refresh",
+            "refreshes pools for the pool collector, which --no-collector.pool switches off; drop one of the two",
+        ));
+    }
+    Ok((enabled, options))
 }
 
 /// A libvirt URI is `driver[+transport]://[host]/path`, e.g. `qemu:///system`.
@@ -248,6 +293,45 @@ mod tests {
             c.collectors,
             ["state", "cpu", "balloon", "vcpu", "interface", "block"]
         );
+        assert_eq!(c.host_collectors, ["pool", "volume", "network", "node"]);
+        assert_eq!(c.host, HostOptions::default());
+        assert_eq!(c.host.volume_interval, Duration::from_secs(60));
+        assert!(!c.host.pool_refresh);
+    }
+
+    #[test]
+    fn host_collectors_switch_off_and_take_their_settings() {
+        let c = parse_args(&[
+            "--no-collector.volume",
+            "--no-collector.network",
+            "--collector.volume.interval=5m",
+            "--collector.pool.refresh",
+            "--no-libvirt.read-only",
+        ])
+        .unwrap();
+        assert_eq!(c.host_collectors, ["pool", "node"]);
+        assert_eq!(c.host.volume_interval, Duration::from_secs(300));
+        assert!(c.host.pool_refresh);
+        // Host toggles do not touch the domain collectors.
+        assert_eq!(c.collectors.len(), 6);
+    }
+
+    #[test]
+    fn pool_refresh_on_a_read_only_connection_is_refused_naming_both_flags() {
+        let err = parse_args(&["--collector.pool.refresh"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--collector.pool.refresh: "), "{err}");
+        assert!(err.contains("--no-libvirt.read-only"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+        let err = parse_args(&[
+            "--collector.pool.refresh",
+            "--no-libvirt.read-only",
+            "--no-collector.pool",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--no-collector.pool"), "{err}");
     }
 
     #[test]
@@ -292,6 +376,14 @@ mod tests {
             (&["--web.max-requests", "-3"], "--web.max-requests"),
             (&["--libvirt.uri", "not a uri"], "--libvirt.uri"),
             (&["--log.level", "loud"], "--log.level"),
+            (
+                &["--collector.volume.interval", "0s"],
+                "--collector.volume.interval",
+            ),
+            (
+                &["--collector.volume.interval", "often"],
+                "--collector.volume.interval",
+            ),
             (&["--no-such-flag"], "--no-such-flag"),
         ] {
             let err = parse_args(args).unwrap_err().to_string();

@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use libvirt_exporter::cli::{self, CliError};
-use libvirt_exporter::collect::{all_domain_collectors, scheduler};
+use libvirt_exporter::collect::host_runner::{self, RunnerConfig};
+use libvirt_exporter::collect::{all_domain_collectors, all_host_collectors, scheduler};
 use libvirt_exporter::exposition::Published;
 use libvirt_exporter::{http, libvirt};
 use std::process::ExitCode;
@@ -52,9 +53,17 @@ fn run(
         let server = http::bind(&config.web).await?;
         let published = Arc::new(Published::new(&config.collect.libvirt_uri));
         let stop = Arc::new(AtomicBool::new(false));
+        let host_collectors = all_host_collectors(&config.host)
+            .into_iter()
+            .filter(|c| config.host_collectors.contains(&c.name()))
+            .collect();
+        let runner_config = RunnerConfig::from(&config.collect);
+        let host = host_runner::start(&runner_config, host_collectors, stop.clone())
+            .context("cannot start the host collector threads")?;
         scheduler::start(
             config.collect.clone(),
             enabled,
+            host,
             published.clone(),
             stop.clone(),
         )

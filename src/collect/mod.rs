@@ -2,7 +2,8 @@
 //!
 //! Every domain collector reads one `virConnectGetAllDomainStats` group. When the driver's
 //! bulk call lacks that group (decided once per connection), the same collector fills the
-//! snapshot through per-domain calls instead.
+//! snapshot through per-domain calls instead. Host collectors (pools, volumes, networks, the
+//! node) each run on their own thread, off the domain path (see `host_runner`).
 
 mod balloon;
 mod block;
@@ -10,19 +11,25 @@ mod cpu;
 mod dirtyrate;
 pub mod domains;
 mod fields;
+pub mod host_runner;
 mod interface;
 mod iothread;
+mod network;
+mod node;
 mod perf;
+mod pool;
 pub mod scheduler;
 mod state;
 mod vcpu;
+mod volume;
 
 pub use fields::Fields;
 
 use crate::libvirt::domain_xml::DomainXml;
-use crate::libvirt::{Domain, DomainInfoRaw, LibvirtError};
-use crate::snapshot::DomainStats;
+use crate::libvirt::{Connection, Domain, DomainInfoRaw, LibvirtError};
+use crate::snapshot::{DomainStats, HostStats};
 use std::cell::OnceCell;
+use std::time::Duration;
 
 /// One statistics group of domains.
 pub trait DomainCollector: Send + Sync {
@@ -82,5 +89,58 @@ pub fn all_domain_collectors() -> Vec<Box<dyn DomainCollector>> {
         Box::new(perf::Perf),
         Box::new(iothread::IoThread),
         Box::new(dirtyrate::DirtyRate),
+    ]
+}
+
+/// One host-level group: storage pools, volumes, virtual networks or the node.
+pub trait HostCollector: Send + Sync {
+    /// The name used in `--collector.<name>` and in the collector metrics.
+    fn name(&self) -> &'static str;
+    /// Whether the collector runs unless switched off.
+    fn enabled_by_default(&self) -> bool {
+        true
+    }
+    /// How often the collector runs, given `--collect.interval`.
+    fn interval(&self, collect_interval: Duration) -> Duration {
+        collect_interval
+    }
+    /// Fills this collector's part of `out`. An error marks the collector failed for this
+    /// run; what it filled before the error is still published.
+    fn collect(&self, conn: &Connection, out: &mut HostStats) -> Result<(), LibvirtError>;
+}
+
+/// Settings of the host collectors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOptions {
+    /// Rescan active pools before reading them (`--collector.pool.refresh`).
+    pub pool_refresh: bool,
+    /// How often volumes are read (`--collector.volume.interval`).
+    pub volume_interval: Duration,
+}
+
+/// Volumes are read every minute unless `--collector.volume.interval` says otherwise: reading
+/// one opens its file, and volume sizes change slowly.
+pub const DEFAULT_VOLUME_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            pool_refresh: false,
+            volume_interval: DEFAULT_VOLUME_INTERVAL,
+        }
+    }
+}
+
+/// Every host collector this exporter has, in output order.
+pub fn all_host_collectors(options: &HostOptions) -> Vec<Box<dyn HostCollector>> {
+    vec![
+        Box::new(pool::Pool {
+            refresh: options.pool_refresh,
+        }),
+        Box::new(volume::Volume {
+            interval: options.volume_interval,
+        }),
+        Box::new(network::Network),
+        Box::new(node::Node),
     ]
 }

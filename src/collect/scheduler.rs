@@ -7,6 +7,7 @@
 //! and never starts a second worker. A late answer is published when it finally arrives.
 
 use super::domains::{DomainCycle, DomainSource};
+use super::host_runner::HostResults;
 use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
@@ -36,9 +37,12 @@ struct CycleResult {
 }
 
 /// Starts the worker and the clock; returns at once. Setting `stop` ends the clock thread.
+/// Every snapshot also carries the latest results of the host collectors in `host`, which run
+/// on their own threads (see `host_runner`).
 pub fn start(
     config: CollectConfig,
     collectors: Vec<Box<dyn DomainCollector>>,
+    host: Arc<HostResults>,
     published: Arc<Published>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
@@ -50,7 +54,7 @@ pub fn start(
         .spawn(move || worker(worker_config, collectors, request_rx, result_tx))?;
     thread::Builder::new()
         .name("collect-clock".into())
-        .spawn(move || Clock::new(config, published).run(request_tx, result_rx, stop))?;
+        .spawn(move || Clock::new(config, published, host).run(request_tx, result_rx, stop))?;
     Ok(())
 }
 
@@ -109,6 +113,7 @@ struct Clock {
     published: Arc<Published>,
     exporter: ExporterStats,
     last_good: Option<LastGood>,
+    host: Arc<HostResults>,
 }
 
 struct LastGood {
@@ -118,7 +123,7 @@ struct LastGood {
 }
 
 impl Clock {
-    fn new(config: CollectConfig, published: Arc<Published>) -> Self {
+    fn new(config: CollectConfig, published: Arc<Published>, host: Arc<HostResults>) -> Self {
         let exporter = ExporterStats {
             version: env!("CARGO_PKG_VERSION").to_string(),
             libvirt_library_version: libvirt::library_version(),
@@ -129,6 +134,7 @@ impl Clock {
             published,
             exporter,
             last_good: None,
+            host,
         }
     }
 
@@ -238,6 +244,7 @@ impl Clock {
     fn publish(&mut self, mut snapshot: Snapshot) {
         crate::process::read_into(&mut self.exporter);
         snapshot.exporter = self.exporter.clone();
+        self.host.fill(&mut snapshot);
         let exposition = encode::encode(Arc::new(snapshot));
         self.published.store(exposition);
     }

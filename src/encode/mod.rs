@@ -4,8 +4,8 @@
 mod domain;
 mod events;
 mod exporter;
-mod host;
 pub mod family;
+mod host;
 pub mod states;
 
 use crate::exposition::Exposition;
@@ -66,7 +66,7 @@ pub fn catalogue() -> Vec<(String, Kind)> {
     let mut all: Vec<(&str, Kind)> = exporter::FAMILIES.to_vec();
     all.extend(domain::OTHER_FAMILIES.iter().copied());
     all.extend(events::FAMILIES.iter().copied());
-    all.extend(host::FAMILIES.iter().copied());
+    all.extend(host::families());
     all.extend(domain::DOMAIN_FAMILIES.iter().map(|f| (f.name, f.kind)));
     all.extend(domain::VCPU_FAMILIES.iter().map(|f| (f.name, f.kind)));
     all.extend(domain::BLOCK_FAMILIES.iter().map(|f| (f.name, f.kind)));

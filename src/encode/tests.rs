@@ -134,6 +134,7 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
             cycles: 6,
             failed_cycles: 1,
         },
+        host: host::tests::full_host(),
         ..Snapshot::default()
     }
 }

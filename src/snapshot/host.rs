@@ -1,5 +1,104 @@
-//! Host-level statistics: storage pools and volumes, virtual networks, the node.
+//! Host-level statistics: storage pools and volumes, virtual networks, the node, versions.
+//!
+//! Sizes are in bytes and times in seconds; a value libvirt did not report is `None`.
+
+use std::collections::BTreeMap;
 
 /// Everything about the host that is not a domain.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostStats {}
+pub struct HostStats {
+    pub pools: Vec<PoolStats>,
+    /// Volumes of active pools.
+    pub volumes: Vec<VolumeStats>,
+    pub networks: Vec<NetworkStats>,
+    pub node: Option<NodeStats>,
+    pub versions: Option<Versions>,
+}
+
+/// One storage pool, active or not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolStats {
+    pub name: String,
+    pub uuid: String,
+    /// `virStoragePoolState`: 0 inactive, 1 building, 2 running, 3 degraded, 4 inaccessible.
+    pub state: Option<u32>,
+    /// Pool type (`dir`, `logical`, `rbd`...).
+    pub pool_type: Option<String>,
+    pub path: Option<String>,
+    pub persistent: Option<bool>,
+    pub autostart: Option<bool>,
+    /// Sizes, only while the pool is running or degraded.
+    pub capacity_bytes: Option<u64>,
+    pub allocation_bytes: Option<u64>,
+    pub available_bytes: Option<u64>,
+}
+
+/// One volume of an active pool.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VolumeStats {
+    pub pool: String,
+    pub name: String,
+    /// Volume type (`file`, `block`, `dir`, `network`, `netdir`, `ploop`).
+    pub volume_type: Option<String>,
+    pub path: Option<String>,
+    /// Image format (`raw`, `qcow2`...).
+    pub format: Option<String>,
+    pub capacity_bytes: Option<u64>,
+    pub allocation_bytes: Option<u64>,
+    pub physical_bytes: Option<u64>,
+}
+
+/// One virtual network, active or not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkStats {
+    pub name: String,
+    pub uuid: String,
+    pub bridge: Option<String>,
+    pub active: Option<bool>,
+    pub persistent: Option<bool>,
+    pub autostart: Option<bool>,
+}
+
+/// The host: CPUs, memory, NUMA cells, CPU time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeStats {
+    /// `virNodeInfo.model` (what `virsh nodeinfo` calls the CPU model).
+    pub model: String,
+    pub cpus: u32,
+    /// Sockets per NUMA cell, as libvirt reports them.
+    pub cpu_sockets: u32,
+    /// Cores per socket.
+    pub cpu_cores: u32,
+    /// Threads per core.
+    pub cpu_threads: u32,
+    pub numa_cells: u32,
+    /// Expected CPU frequency; `None` when libvirt reports 0 (unknown).
+    pub cpu_frequency_hertz: Option<u64>,
+    pub memory_bytes: u64,
+    pub cells: Vec<NodeCell>,
+    /// Cumulative CPU time of all CPUs by libvirt's mode name (`kernel`, `user`, `idle`,
+    /// `iowait`, `intr`), in seconds.
+    pub cpu_seconds: BTreeMap<String, f64>,
+    /// `virNodeGetMemoryStats` of the whole host by field (`total`, `free`, `buffers`,
+    /// `cached`), in bytes; empty where the driver does not report them.
+    pub memory_stats_bytes: BTreeMap<String, u64>,
+}
+
+/// One NUMA cell's memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeCell {
+    pub id: u32,
+    pub free_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+}
+
+/// Versions as `major.minor.micro`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Versions {
+    /// The libvirt library the exporter is linked with.
+    pub library: String,
+    /// The libvirt daemon at the other end of the connection.
+    pub daemon: Option<String>,
+    /// The hypervisor the driver runs.
+    pub hypervisor: Option<String>,
+}

@@ -9,7 +9,7 @@ mod events;
 mod host;
 
 pub use events::EventStats;
-pub use host::HostStats;
+pub use host::{HostStats, NetworkStats, NodeCell, NodeStats, PoolStats, Versions, VolumeStats};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -1,0 +1,454 @@
+//! Runs the host collectors off the domain path: each on its own thread, with its own libvirt
+//! connection and interval. The clock only reads their latest results when it assembles a
+//! snapshot ([`HostResults::fill`]), so a host collector that hangs never delays domain
+//! statistics or the other host collectors.
+//!
+//! Why not the domain worker: while libvirt reads a volume it holds that pool's lock, and
+//! listing pools waits for the lock. A volume read stuck on a dead network mount would
+//! therefore also stall the pool collector, and with it anything run after it on the same
+//! thread.
+
+use super::scheduler::CollectConfig;
+use super::HostCollector;
+use crate::libvirt::{Connection, LibvirtError};
+use crate::snapshot::{CollectorOutcome, HostStats, Snapshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often a sleeping runner looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(250);
+
+/// Where to connect, shared by every runner.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub libvirt_uri: String,
+    pub read_only: bool,
+    /// `--collect.interval`: the interval of every host collector but volumes.
+    pub interval: Duration,
+    /// `--collect.max-age`: results are served at least this long (and at least three of the
+    /// collector's own intervals) while newer runs fail or hang.
+    pub max_age: Duration,
+}
+
+impl From<&CollectConfig> for RunnerConfig {
+    fn from(c: &CollectConfig) -> Self {
+        RunnerConfig {
+            libvirt_uri: c.libvirt_uri.clone(),
+            read_only: c.read_only,
+            interval: c.interval,
+            max_age: c.max_age,
+        }
+    }
+}
+
+/// The latest results of every running host collector.
+#[derive(Debug, Default)]
+pub struct HostResults {
+    slots: Vec<Arc<Slot>>,
+}
+
+/// One collector's latest results, written by its thread and read by the clock.
+#[derive(Debug)]
+struct Slot {
+    name: &'static str,
+    interval: Duration,
+    max_age: Duration,
+    state: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// When the run in progress started; `None` between runs.
+    busy_since: Option<Instant>,
+    /// How the last finished run went: success and duration.
+    last_run: Option<(bool, Duration)>,
+    /// The data of the last run that produced any, and when it finished.
+    data: Option<(Instant, HostStats)>,
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn begin(&self) {
+        self.lock().busy_since = Some(Instant::now());
+    }
+
+    fn finish(&self, success: bool, duration: Duration, stats: HostStats) {
+        let mut state = self.lock();
+        state.busy_since = None;
+        state.last_run = Some((success, duration));
+        if success || stats != HostStats::default() {
+            state.data = Some((Instant::now(), stats));
+        }
+    }
+}
+
+impl HostResults {
+    /// Adds the host data young enough to serve, and one outcome per collector whose first
+    /// run has finished (or that has been running for longer than its interval: stuck).
+    pub fn fill(&self, snapshot: &mut Snapshot) {
+        for slot in &self.slots {
+            let state = slot.lock();
+            if let Some((at, data)) = &state.data {
+                if at.elapsed() <= slot.max_age {
+                    merge(&mut snapshot.host, data);
+                }
+            }
+            let stuck = state
+                .busy_since
+                .map(|t| t.elapsed())
+                .filter(|busy| *busy > slot.interval);
+            let outcome = match (stuck, state.last_run) {
+                (Some(busy), _) => Some((false, busy)),
+                (None, last) => last,
+            };
+            if let Some((success, duration)) = outcome {
+                snapshot.collectors.push(CollectorOutcome {
+                    name: slot.name.into(),
+                    success,
+                    duration,
+                });
+            }
+        }
+    }
+}
+
+/// Each collector fills only its own part, so parts are simply put together.
+fn merge(into: &mut HostStats, part: &HostStats) {
+    into.pools.extend(part.pools.iter().cloned());
+    into.volumes.extend(part.volumes.iter().cloned());
+    into.networks.extend(part.networks.iter().cloned());
+    if part.node.is_some() {
+        into.node.clone_from(&part.node);
+    }
+    if part.versions.is_some() {
+        into.versions.clone_from(&part.versions);
+    }
+}
+
+/// Starts one thread per collector; they run until `stop` is set.
+pub fn start(
+    config: &RunnerConfig,
+    collectors: Vec<Box<dyn HostCollector>>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<Arc<HostResults>> {
+    let mut results = HostResults::default();
+    for collector in collectors {
+        let interval = collector.interval(config.interval);
+        let slot = Arc::new(Slot {
+            name: collector.name(),
+            interval,
+            max_age: config.max_age.max(interval * 3),
+            state: Mutex::new(SlotState::default()),
+        });
+        results.slots.push(slot.clone());
+        let (config, stop) = (config.clone(), stop.clone());
+        thread::Builder::new()
+            .name(format!("host-{}", collector.name()))
+            .spawn(move || run(collector.as_ref(), &slot, &config, &stop))?;
+    }
+    Ok(Arc::new(results))
+}
+
+/// One collector's loop: a run every interval (missed ticks are skipped, never queued).
+fn run(collector: &dyn HostCollector, slot: &Slot, config: &RunnerConfig, stop: &AtomicBool) {
+    let mut conn: Option<Connection> = None;
+    let mut next = Instant::now();
+    loop {
+        while let Some(wait) = next.checked_duration_since(Instant::now()) {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            thread::sleep(wait.min(STOP_POLL));
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        while next <= now {
+            next += slot.interval;
+        }
+        slot.begin();
+        let started = Instant::now();
+        if conn.is_none() {
+            match Connection::open(&config.libvirt_uri, config.read_only) {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::warn!(collector = slot.name, error = %e, "cannot connect to libvirt; retrying next run")
+                }
+            }
+        }
+        let mut stats = HostStats::default();
+        let result = match &conn {
+            Some(c) => collector.collect(c, &mut stats),
+            None => Err(LibvirtError {
+                call: "virConnectOpen",
+                code: -1,
+                message: format!("not connected to {}", config.libvirt_uri),
+            }),
+        };
+        if let Err(e) = &result {
+            tracing::warn!(collector = slot.name, error = %e, "host collector failed");
+            if conn.as_ref().is_some_and(|c| !c.is_alive()) {
+                conn = None;
+            }
+        }
+        slot.finish(result.is_ok(), started.elapsed(), stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::{all_host_collectors, HostOptions};
+    use crate::snapshot::PoolStats;
+
+    fn slot(interval: Duration, max_age: Duration) -> Slot {
+        Slot {
+            name: "pool",
+            interval,
+            max_age,
+            state: Mutex::new(SlotState::default()),
+        }
+    }
+
+    fn pools(names: &[&str]) -> HostStats {
+        HostStats {
+            pools: names
+                .iter()
+                .map(|n| PoolStats {
+                    name: n.to_string(),
+                    ..PoolStats::default()
+                })
+                .collect(),
+            ..HostStats::default()
+        }
+    }
+
+    fn filled(results: &HostResults) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        results.fill(&mut snapshot);
+        snapshot
+    }
+
+    #[test]
+    fn nothing_is_reported_before_the_first_run_finishes() {
+        let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
+        s.begin();
+        let results = HostResults { slots: vec![s] };
+        let snapshot = filled(&results);
+        assert!(snapshot.collectors.is_empty());
+        assert_eq!(snapshot.host, HostStats::default());
+    }
+
+    #[test]
+    fn a_failed_run_keeps_serving_the_last_data_and_reports_failure() {
+        let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
+        s.finish(true, Duration::from_millis(5), pools(&["a"]));
+        s.finish(false, Duration::from_millis(7), HostStats::default());
+        let snapshot = filled(&HostResults { slots: vec![s] });
+        assert_eq!(snapshot.host, pools(&["a"]));
+        assert_eq!(
+            snapshot.collectors,
+            [CollectorOutcome {
+                name: "pool".into(),
+                success: false,
+                duration: Duration::from_millis(7)
+            }]
+        );
+    }
+
+    #[test]
+    fn partial_data_of_a_failed_run_replaces_the_old_data() {
+        let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
+        s.finish(true, Duration::ZERO, pools(&["a", "b"]));
+        s.finish(false, Duration::ZERO, pools(&["b"]));
+        assert_eq!(filled(&HostResults { slots: vec![s] }).host, pools(&["b"]));
+    }
+
+    #[test]
+    fn a_run_busy_for_longer_than_its_interval_is_reported_as_failed() {
+        let s = Arc::new(slot(Duration::from_millis(1), Duration::from_secs(180)));
+        s.finish(true, Duration::ZERO, pools(&["a"]));
+        s.begin();
+        thread::sleep(Duration::from_millis(20));
+        let snapshot = filled(&HostResults { slots: vec![s] });
+        assert_eq!(snapshot.host, pools(&["a"]));
+        assert!(!snapshot.collectors[0].success);
+        assert!(snapshot.collectors[0].duration >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn data_older_than_the_maximum_age_is_dropped() {
+        let s = Arc::new(slot(Duration::from_secs(60), Duration::from_millis(1)));
+        s.finish(true, Duration::ZERO, pools(&["a"]));
+        thread::sleep(Duration::from_millis(20));
+        let snapshot = filled(&HostResults { slots: vec![s] });
+        assert_eq!(snapshot.host, HostStats::default());
+        assert!(snapshot.collectors[0].success);
+    }
+
+    #[test]
+    fn runners_collect_from_the_test_driver_and_stop() {
+        crate::libvirt::silence_default_error_printer();
+        let config = RunnerConfig {
+            libvirt_uri: "test:///default".into(),
+            read_only: true,
+            interval: Duration::from_millis(50),
+            max_age: Duration::from_secs(60),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let collectors = all_host_collectors(&HostOptions::default());
+        let results = start(&config, collectors, stop.clone()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let snapshot = loop {
+            let snapshot = filled(&results);
+            if snapshot.collectors.len() == 4 || Instant::now() > deadline {
+                break snapshot;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        stop.store(true, Ordering::Relaxed);
+        let names: Vec<&str> = snapshot
+            .collectors
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(names, ["pool", "volume", "network", "node"]);
+        assert!(
+            snapshot.collectors.iter().all(|o| o.success),
+            "{snapshot:?}"
+        );
+        assert!(snapshot.host.pools.iter().any(|p| p.name == "default-pool"));
+        assert!(snapshot.host.networks.iter().any(|n| n.name == "default"));
+        assert_eq!(snapshot.host.node.as_ref().unwrap().cpus, 16);
+    }
+
+    #[test]
+    fn a_runner_that_cannot_connect_reports_failure() {
+        crate::libvirt::silence_default_error_printer();
+        let config = RunnerConfig {
+            libvirt_uri: "test:///".into(),
+            read_only: true,
+            interval: Duration::from_millis(50),
+            max_age: Duration::from_secs(60),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let collectors = vec![all_host_collectors(&HostOptions::default()).remove(2)];
+        let results = start(&config, collectors, stop.clone()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let snapshot = loop {
+            let snapshot = filled(&results);
+            if !snapshot.collectors.is_empty() || Instant::now() > deadline {
+                break snapshot;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(snapshot.collectors[0].name, "network");
+        assert!(!snapshot.collectors[0].success);
+        assert!(snapshot.host.networks.is_empty());
+    }
+
+    /// Blocks every run until the test lets it go, like a volume read on a dead NFS mount.
+    struct Stuck(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+    impl HostCollector for Stuck {
+        fn name(&self) -> &'static str {
+            "stuck"
+        }
+        fn collect(&self, _: &Connection, out: &mut HostStats) -> Result<(), LibvirtError> {
+            let (released, cv) = &*self.0;
+            let mut released = released.lock().unwrap();
+            while !*released {
+                released = cv.wait(released).unwrap();
+            }
+            out.networks.push(crate::snapshot::NetworkStats::default());
+            Ok(())
+        }
+    }
+
+    /// Fails every run, after reading a little.
+    struct Failing;
+
+    impl HostCollector for Failing {
+        fn name(&self) -> &'static str {
+            "failing"
+        }
+        fn collect(&self, conn: &Connection, out: &mut HostStats) -> Result<(), LibvirtError> {
+            out.pools.push(crate::snapshot::PoolStats {
+                name: "read-before-the-error".into(),
+                state: Some(0),
+                ..Default::default()
+            });
+            conn.node_memory_stats(None).map(|_| ())
+        }
+    }
+
+    #[test]
+    fn stuck_or_failing_host_collectors_do_not_hold_up_domains_or_each_other() {
+        use crate::collect::{all_domain_collectors, scheduler};
+        use crate::exposition::Published;
+        crate::libvirt::silence_default_error_printer();
+        let interval = Duration::from_millis(200);
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = RunnerConfig {
+            libvirt_uri: "test:///default".into(),
+            read_only: true,
+            interval,
+            max_age: Duration::from_secs(60),
+        };
+        let collectors: Vec<Box<dyn HostCollector>> = vec![
+            Box::new(Stuck(gate.clone())),
+            Box::new(Failing),
+            all_host_collectors(&HostOptions::default()).remove(3),
+        ];
+        let host = start(&runner, collectors, stop.clone()).unwrap();
+        let published = Arc::new(Published::new("test:///default"));
+        let config = scheduler::CollectConfig {
+            libvirt_uri: "test:///default".into(),
+            read_only: true,
+            interval,
+            timeout: interval,
+            max_age: interval * 3,
+        };
+        scheduler::start(
+            config,
+            all_domain_collectors(),
+            host,
+            published.clone(),
+            stop.clone(),
+        )
+        .unwrap();
+        let wanted = [
+            "libvirt_up 1",
+            "libvirt_domains 1",
+            "libvirt_exporter_collector_success{collector=\"stuck\"} 0",
+            "libvirt_exporter_collector_success{collector=\"failing\"} 0",
+            "libvirt_exporter_collector_success{collector=\"node\"} 1",
+            "libvirt_storage_pool_state{storage_pool=\"read-before-the-error\"} 0",
+        ];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let text = loop {
+            let text = String::from_utf8_lossy(&published.load().text).into_owned();
+            let done = wanted.iter().all(|w| text.lines().any(|l| l == *w));
+            if done || Instant::now() > deadline {
+                break text;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        stop.store(true, Ordering::Relaxed);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        for w in wanted {
+            assert!(text.lines().any(|l| l == w), "missing {w:?} in\n{text}");
+        }
+        assert!(text.contains("libvirt_node_cpus 16"), "{text}");
+        assert!(!text.contains("libvirt_network_info"), "{text}");
+    }
+}
