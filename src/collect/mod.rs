@@ -9,6 +9,7 @@ mod block;
 mod cpu;
 mod dirtyrate;
 pub mod domains;
+pub mod events;
 mod fields;
 mod interface;
 mod iothread;

@@ -7,8 +7,9 @@ mod ffi;
 
 pub use error::LibvirtError;
 pub use ffi::{
-    library_version, silence_default_error_printer, BlockInfoRaw, BlockStatsRaw, Connection,
-    Domain, DomainInfoRaw, InterfaceStatsRaw, ParamValue, StatsRecord, TypedParam, VcpuInfoRaw,
+    library_version, silence_default_error_printer, start_event_loop, BlockInfoRaw, BlockStatsRaw,
+    Connection, Domain, DomainInfoRaw, InterfaceStatsRaw, LifecycleEvent, ParamValue, StatsRecord,
+    Subscription, TypedParam, VcpuInfoRaw,
 };
 
 /// libvirt's constants, re-exported so no other module needs `virt::sys`.
