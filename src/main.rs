@@ -40,6 +40,10 @@ fn run(
     collectors: Vec<Box<dyn libvirt_exporter::collect::DomainCollector>>,
 ) -> anyhow::Result<()> {
     libvirt::silence_default_error_printer();
+    // Before any connection opens, or connections get neither keepalive nor events.
+    if let Err(e) = libvirt::start_event_loop() {
+        tracing::warn!(error = %e, "no libvirt event loop: no lifecycle events, no keepalive");
+    }
     let enabled = collectors
         .into_iter()
         .filter(|c| config.collectors.contains(&c.name()))

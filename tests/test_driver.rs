@@ -4,7 +4,6 @@
 mod common;
 
 use common::{domstats, http_get, virsh, Exporter, Metrics};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 const DEFAULT: &str = "test:///default";
@@ -205,7 +204,6 @@ const ODD_NAMES: &[&str] = &[
 /// Writes a test-driver node with `count` plain domains plus every odd name, in a mix of
 /// running (1), paused (3) and shut off (5) states.
 fn odd_node(count: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, u32)>) {
-    let dir = tempfile::tempdir().unwrap();
     let mut domains: Vec<(String, u32)> = (0..count)
         .map(|i| (format!("vm-{i:03}"), [1, 3, 5][i % 3]))
         .collect();
@@ -215,31 +213,8 @@ fn odd_node(count: usize) -> (tempfile::TempDir, PathBuf, Vec<(String, u32)>) {
             .enumerate()
             .map(|(i, n)| (n.to_string(), [1, 5][i % 2])),
     );
-    let mut xml = String::from("<node><cpu><mhz>2400</mhz><model>x86_64</model><active>8</active><nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads></cpu><memory>16777216</memory>\n");
-    for (i, (name, state)) in domains.iter().enumerate() {
-        writeln!(
-            xml,
-            "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'><name>{}</name><memory>{}</memory><vcpu>{}</vcpu><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><source file='/img/{i}.qcow2'/><target dev='vda' bus='virtio'/></disk><interface type='network'><mac address='52:54:00:00:{:02x}:{:02x}'/><source network='default'/><target dev='tap{i}'/></interface></devices><test:runstate>{state}</test:runstate></domain>",
-            xml_escape(name),
-            (i as u64 + 1) * 1024,
-            1 + i % 4,
-            i / 256,
-            i % 256,
-        )
-        .unwrap();
-    }
-    xml.push_str("</node>\n");
-    let path = dir.path().join("node.xml");
-    std::fs::write(&path, xml).unwrap();
+    let (dir, path) = common::write_test_node(&domains);
     (dir, path, domains)
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\'', "&apos;")
-        .replace('"', "&quot;")
 }
 
 fn start_node(path: &std::path::Path) -> Exporter {
@@ -311,4 +286,20 @@ fn the_exposition_of_odd_names_passes_promtool() {
         .find("libvirt_domain_info", &[("domain", "double \"quote\"")])
         .next()
         .is_some());
+}
+
+#[test]
+fn sigterm_and_sigint_stop_the_exporter_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let exporter = start_default();
+        exporter.next_snapshot();
+        let log = exporter.log.clone();
+        let status = exporter.stop_with(signal);
+        assert!(
+            status.success(),
+            "SIG{signal}: {status}; log:\n{}",
+            log.lock().unwrap()
+        );
+        assert!(log.lock().unwrap().contains("shutting down"));
+    }
 }

@@ -73,3 +73,33 @@ fn apply_memory_stat(b: &mut BalloonStats, tag: u32, value: u64) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::libvirt::{ParamValue, TypedParam};
+
+    fn fields(names: &[&str]) -> Vec<TypedParam> {
+        names
+            .iter()
+            .map(|n| TypedParam {
+                field: n.to_string(),
+                value: ParamValue::UInt(4),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_record_without_the_job_only_fields_reads_as_busy() {
+        let mut out = DomainStats::default();
+        let skipped = fields(&["balloon.current", "balloon.maximum"]);
+        assert!(!Balloon.decode(&Fields::new(&skipped), &mut out));
+        assert_eq!(
+            out.balloon.current_bytes,
+            Some(4096),
+            "what libvirt gave is kept"
+        );
+        let full = fields(&["balloon.current", "balloon.maximum", "balloon.rss"]);
+        assert!(Balloon.decode(&Fields::new(&full), &mut out));
+    }
+}

@@ -10,6 +10,7 @@ mod block;
 mod cpu;
 mod dirtyrate;
 pub mod domains;
+pub mod events;
 mod fields;
 pub mod host_runner;
 mod interface;

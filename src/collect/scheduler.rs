@@ -7,14 +7,15 @@
 //! and never starts a second worker. A late answer is published when it finally arrives.
 
 use super::domains::{DomainCycle, DomainSource};
+use super::events::EventCounter;
 use super::host_runner::HostResults;
 use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
-use crate::libvirt::{self, Connection, LibvirtError};
+use crate::libvirt::{self, Connection, LibvirtError, LifecycleEvent, Subscription};
 use crate::snapshot::{CollectorOutcome, DomainStats, ExporterStats, Snapshot};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -48,62 +49,165 @@ pub fn start(
 ) -> std::io::Result<()> {
     let (request_tx, request_rx) = mpsc::channel::<()>();
     let (result_tx, result_rx) = mpsc::channel::<CycleResult>();
-    let worker_config = config.clone();
+    let (event_tx, event_rx) = mpsc::channel::<LifecycleEvent>();
+    let subscribed = Arc::new(AtomicBool::new(false));
+    let worker = Worker {
+        config: config.clone(),
+        source: DomainSource::new(collectors),
+        session: None,
+        events: event_tx,
+        subscribed: subscribed.clone(),
+        backoff: Backoff::default(),
+    };
     thread::Builder::new()
         .name("libvirt-worker".into())
-        .spawn(move || worker(worker_config, collectors, request_rx, result_tx))?;
+        .spawn(move || worker.run(request_rx, result_tx))?;
+    let clock = Clock::new(config, published, host, event_rx, subscribed);
     thread::Builder::new()
         .name("collect-clock".into())
-        .spawn(move || Clock::new(config, published, host).run(request_tx, result_rx, stop))?;
+        .spawn(move || clock.run(request_tx, result_rx, stop))?;
     Ok(())
 }
 
+/// Seconds between keepalive probes, and unanswered probes before libvirt closes the
+/// connection: a dead daemon is noticed within about 15 seconds even mid-call.
+const KEEPALIVE_INTERVAL: i32 = 5;
+const KEEPALIVE_COUNT: u32 = 3;
+
+/// One open connection with its event subscription.
+struct Session {
+    // Dropped first: the subscription deregisters from the connection it refers to.
+    _subscription: Option<Subscription>,
+    closed: Arc<AtomicBool>,
+    conn: Connection,
+}
+
 /// Runs cycles on request; owns the connection and reconnects after it breaks.
-fn worker(
+struct Worker {
     config: CollectConfig,
-    collectors: Vec<Box<dyn DomainCollector>>,
-    requests: mpsc::Receiver<()>,
-    results: mpsc::Sender<CycleResult>,
-) {
-    let mut source = DomainSource::new(collectors);
-    let mut conn: Option<Connection> = None;
-    while requests.recv().is_ok() {
-        let started_at = SystemTime::now();
-        if conn.is_none() {
-            match Connection::open(&config.libvirt_uri, config.read_only) {
-                Ok(c) => {
-                    tracing::info!(uri = %config.libvirt_uri, "connected to libvirt");
-                    source.reset();
-                    conn = Some(c);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot connect to libvirt; retrying next cycle")
-                }
+    source: DomainSource,
+    session: Option<Session>,
+    events: Sender<LifecycleEvent>,
+    subscribed: Arc<AtomicBool>,
+    backoff: Backoff,
+}
+
+impl Worker {
+    fn run(mut self, requests: Receiver<()>, results: Sender<CycleResult>) {
+        while requests.recv().is_ok() {
+            let started_at = SystemTime::now();
+            let outcome = self.cycle();
+            if results
+                .send(CycleResult {
+                    started_at,
+                    outcome,
+                })
+                .is_err()
+            {
+                return;
             }
         }
-        let outcome = match &conn {
-            Some(c) => source.collect(c),
-            None => Err(LibvirtError {
-                call: "virConnectOpen",
-                code: -1,
-                message: format!("not connected to {}", config.libvirt_uri),
-            }),
-        };
+    }
+
+    fn cycle(&mut self) -> Result<DomainCycle, LibvirtError> {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.closed.load(Ordering::SeqCst))
+        {
+            tracing::warn!("libvirt closed the connection; reconnecting");
+            self.disconnect();
+        }
+        if self.session.is_none() {
+            self.connect()?;
+        }
+        let session = self.session.as_ref().expect("connected above");
+        let outcome = self.source.collect(&session.conn);
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, "collection failed");
-            if conn.as_ref().is_some_and(|c| !c.is_alive()) {
-                conn = None;
+            if !session.conn.is_alive() || session.closed.load(Ordering::SeqCst) {
+                self.disconnect();
             }
         }
-        if results
-            .send(CycleResult {
-                started_at,
-                outcome,
-            })
-            .is_err()
-        {
-            return;
+        outcome
+    }
+
+    fn connect(&mut self) -> Result<(), LibvirtError> {
+        let uri = &self.config.libvirt_uri;
+        if let Some(wait) = self.backoff.remaining() {
+            return Err(not_connected(
+                uri,
+                &format!("next attempt in {}s", wait.as_secs() + 1),
+            ));
         }
+        let conn = match Connection::open(uri, self.config.read_only) {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.backoff.failed();
+                tracing::warn!(error = %e, "cannot connect to libvirt; retrying with backoff");
+                return Err(e);
+            }
+        };
+        self.backoff.reset();
+        conn.set_keepalive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT);
+        let closed = Arc::new(AtomicBool::new(false));
+        let subscription = match conn.subscribe(self.events.clone(), closed.clone()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "no lifecycle events from this connection");
+                None
+            }
+        };
+        self.subscribed
+            .store(subscription.is_some(), Ordering::SeqCst);
+        tracing::info!(%uri, events = subscription.is_some(), "connected to libvirt");
+        self.source.reset();
+        self.session = Some(Session {
+            _subscription: subscription,
+            closed,
+            conn,
+        });
+        Ok(())
+    }
+
+    fn disconnect(&mut self) {
+        self.session = None;
+        self.subscribed.store(false, Ordering::SeqCst);
+    }
+}
+
+fn not_connected(uri: &str, why: &str) -> LibvirtError {
+    LibvirtError {
+        call: "virConnectOpen",
+        code: -1,
+        message: format!("not connected to {uri}: {why}"),
+    }
+}
+
+/// Exponential backoff between reconnection attempts: 1 s, 2 s, 4 s ... at most 30 s.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    next_attempt: Option<Instant>,
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn failed(&mut self) {
+        let delay = Duration::from_secs(1u64 << self.failures.min(5)).min(Self::MAX);
+        self.failures += 1;
+        self.next_attempt = Some(Instant::now() + delay);
+    }
+
+    fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+
+    /// How long until the next attempt is allowed, if it is not yet.
+    fn remaining(&self) -> Option<Duration> {
+        let wait = self.next_attempt?.saturating_duration_since(Instant::now());
+        (!wait.is_zero()).then_some(wait)
     }
 }
 
@@ -114,6 +218,9 @@ struct Clock {
     exporter: ExporterStats,
     last_good: Option<LastGood>,
     host: Arc<HostResults>,
+    events: Receiver<LifecycleEvent>,
+    event_counter: EventCounter,
+    subscribed: Arc<AtomicBool>,
 }
 
 struct LastGood {
@@ -123,7 +230,13 @@ struct LastGood {
 }
 
 impl Clock {
-    fn new(config: CollectConfig, published: Arc<Published>, host: Arc<HostResults>) -> Self {
+    fn new(
+        config: CollectConfig,
+        published: Arc<Published>,
+        host: Arc<HostResults>,
+        events: Receiver<LifecycleEvent>,
+        subscribed: Arc<AtomicBool>,
+    ) -> Self {
         let exporter = ExporterStats {
             version: env!("CARGO_PKG_VERSION").to_string(),
             libvirt_library_version: libvirt::library_version(),
@@ -135,6 +248,9 @@ impl Clock {
             exporter,
             last_good: None,
             host,
+            events,
+            event_counter: EventCounter::default(),
+            subscribed,
         }
     }
 
@@ -149,6 +265,7 @@ impl Clock {
         let mut in_flight: Option<Instant> = None;
         let mut timed_out = false;
         while !stop.load(Ordering::Relaxed) {
+            self.drain_events();
             let now = Instant::now();
             if now >= next_tick {
                 while next_tick <= now {
@@ -241,11 +358,42 @@ impl Clock {
         self.publish(snapshot);
     }
 
+    /// Counts the lifecycle events the libvirt event thread queued since the last call.
+    fn drain_events(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            tracing::debug!(domain = %event.name, event = event.event, detail = event.detail, "lifecycle event");
+            self.event_counter.record(&event);
+        }
+    }
+
     fn publish(&mut self, mut snapshot: Snapshot) {
+        self.drain_events();
+        let subscribed = self.subscribed.load(Ordering::SeqCst) && snapshot.up;
+        snapshot.events = self.event_counter.stats_for(&snapshot.domains, subscribed);
         crate::process::read_into(&mut self.exporter);
         snapshot.exporter = self.exporter.clone();
         self.host.fill(&mut snapshot);
         let exposition = encode::encode(Arc::new(snapshot));
         self.published.store(exposition);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnection_attempts_back_off_exponentially_up_to_thirty_seconds() {
+        let mut b = Backoff::default();
+        assert_eq!(b.remaining(), None, "the first attempt is immediate");
+        let waits: Vec<u64> = (0..8)
+            .map(|_| {
+                b.failed();
+                b.remaining().unwrap().as_secs_f64().round() as u64
+            })
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        b.reset();
+        assert_eq!(b.remaining(), None);
     }
 }

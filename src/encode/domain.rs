@@ -273,9 +273,12 @@ fn yes_no(v: Option<bool>) -> String {
     v.map(|b| b.to_string()).unwrap_or_default()
 }
 
-/// Encodes every per-domain family for `domains`.
-pub fn encode(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fmt::Result {
-    encode_counts(enc, domains)?;
+/// Encodes every per-domain family for `domains`. Without `up` and without data the number of
+/// domains is unknown, so no counts are written rather than zeros.
+pub fn encode(enc: &mut DescriptorEncoder, domains: &[DomainStats], up: bool) -> fmt::Result {
+    if up || !domains.is_empty() {
+        encode_counts(enc, domains)?;
+    }
     encode_samples(
         enc,
         "libvirt_domain",

@@ -26,7 +26,7 @@ struct SnapshotCollector(Arc<Snapshot>);
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         exporter::encode(&mut enc, &self.0)?;
-        domain::encode(&mut enc, &self.0.domains)?;
+        domain::encode(&mut enc, &self.0.domains, self.0.up)?;
         events::encode(&mut enc, &self.0.events)?;
         host::encode(&mut enc, &self.0.host)
     }

@@ -77,6 +77,75 @@ pub fn reason_name(state: u32, reason: u32) -> &'static str {
         .unwrap_or("unknown")
 }
 
+/// Lifecycle event names (`virDomainEventType`) and, for each, its detail names, indexed by
+/// number.
+pub const LIFECYCLE_EVENTS: [(&str, &[&str]); 9] = [
+    ("defined", &["added", "updated", "renamed", "from_snapshot"]),
+    ("undefined", &["removed", "renamed"]),
+    (
+        "started",
+        &["booted", "migrated", "restored", "from_snapshot", "wakeup"],
+    ),
+    (
+        "suspended",
+        &[
+            "paused",
+            "migrated",
+            "ioerror",
+            "watchdog",
+            "restored",
+            "from_snapshot",
+            "api_error",
+            "postcopy",
+            "postcopy_failed",
+        ],
+    ),
+    (
+        "resumed",
+        &[
+            "unpaused",
+            "migrated",
+            "from_snapshot",
+            "postcopy",
+            "postcopy_failed",
+        ],
+    ),
+    (
+        "stopped",
+        &[
+            "shutdown",
+            "destroyed",
+            "crashed",
+            "migrated",
+            "saved",
+            "failed",
+            "from_snapshot",
+        ],
+    ),
+    ("shutdown", &["finished", "guest", "host"]),
+    ("pmsuspended", &["memory", "disk"]),
+    ("crashed", &["panicked", "crashloaded"]),
+];
+
+/// The (event, detail) name pair of a lifecycle event; unknown numbers are named `unknown`.
+pub fn event_names(event: u32, detail: u32) -> (&'static str, &'static str) {
+    match LIFECYCLE_EVENTS.get(event as usize) {
+        Some((name, details)) => (
+            name,
+            details.get(detail as usize).copied().unwrap_or("unknown"),
+        ),
+        None => ("unknown", "unknown"),
+    }
+}
+
+/// Every known (event, detail) pair whose event is in `events`.
+pub fn event_kinds(events: std::ops::RangeInclusive<u32>) -> impl Iterator<Item = (u32, u32)> {
+    events.flat_map(|e| {
+        let details = LIFECYCLE_EVENTS.get(e as usize).map_or(0, |(_, d)| d.len());
+        (0..details as u32).map(move |d| (e, d))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +158,9 @@ mod tests {
         assert_eq!(reason_name(1, 1), "booted");
         assert_eq!(state_name(42), "unknown");
         assert_eq!(reason_name(5, 99), "unknown");
+        assert_eq!(event_names(5, 1), ("stopped", "destroyed"));
+        assert_eq!(event_names(8, 0), ("crashed", "panicked"));
+        assert_eq!(event_names(5, 42), ("stopped", "unknown"));
+        assert_eq!(event_kinds(0..=8).count(), 39);
     }
 }

@@ -111,6 +111,13 @@ fn full_domain(name: &str) -> DomainStats {
 }
 
 pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
+    let domain_events = domains
+        .iter()
+        .map(|d| DomainEvents {
+            domain: d.name.clone(),
+            counts: BTreeMap::from([((5, 1), 2), ((8, 0), 0)]),
+        })
+        .collect();
     Snapshot {
         up: true,
         collected_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_100)),
@@ -135,7 +142,11 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
             failed_cycles: 1,
         },
         host: host::tests::full_host(),
-        ..Snapshot::default()
+        events: EventStats {
+            subscribed: true,
+            domains: domain_events,
+            host: BTreeMap::from([((5, 1), 2), ((0, 0), 1)]),
+        },
     }
 }
 
@@ -184,6 +195,10 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_exporter_incomplete_domains{reason=\"busy\"} 2",
         "libvirt_exporter_incomplete_domains{reason=\"vanished\"} 0",
         "libvirt_exporter_collector_success{collector=\"block\"} 1",
+        "libvirt_exporter_events_subscribed 1",
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"stopped\",detail=\"destroyed\"} 2",
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"crashed\",detail=\"panicked\"} 0",
+        "libvirt_lifecycle_events_total{event=\"defined\",detail=\"added\"} 1",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
@@ -222,6 +237,18 @@ fn absent_fields_give_no_series_and_a_vanished_domain_leaves_nothing() {
     assert!(text.contains(
         "libvirt_domain_info_state{domain=\"off\",state_desc=\"shutoff\",reason=\"shutdown\"} 5"
     ));
+}
+
+#[test]
+fn an_unreachable_libvirt_without_data_reports_no_domain_counts() {
+    let mut s = full_snapshot(vec![]);
+    s.up = false;
+    let text = text_of(s);
+    assert!(text.contains("libvirt_up 0"));
+    assert!(!text.contains("libvirt_domains"), "{text}");
+    let mut s = full_snapshot(vec![]);
+    s.up = true;
+    assert!(text_of(s).contains("libvirt_domains 0"));
 }
 
 #[test]

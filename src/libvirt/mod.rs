@@ -9,8 +9,9 @@ pub mod host_xml;
 
 pub use error::LibvirtError;
 pub use ffi::{
-    library_version, silence_default_error_printer, BlockInfoRaw, BlockStatsRaw, Connection,
-    Domain, DomainInfoRaw, InterfaceStatsRaw, ParamValue, StatsRecord, TypedParam, VcpuInfoRaw,
+    library_version, silence_default_error_printer, start_event_loop, BlockInfoRaw, BlockStatsRaw,
+    Connection, Domain, DomainInfoRaw, InterfaceStatsRaw, LifecycleEvent, ParamValue, StatsRecord,
+    Subscription, TypedParam, VcpuInfoRaw,
 };
 pub use ffi::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
 

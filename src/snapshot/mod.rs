@@ -8,7 +8,7 @@
 mod events;
 mod host;
 
-pub use events::EventStats;
+pub use events::{DomainEvents, EventKind, EventStats};
 pub use host::{HostStats, NetworkStats, NodeCell, NodeStats, PoolStats, Versions, VolumeStats};
 
 use std::collections::BTreeMap;

@@ -15,7 +15,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_libvirt-exporter");
 pub struct Exporter {
     child: Child,
     pub addr: SocketAddr,
-    log: Arc<Mutex<String>>,
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Exporter {
@@ -60,6 +60,27 @@ impl Exporter {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits up to 20 s for the exit status.
+    pub fn stop_with(mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit 20 s after SIG{signal}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn get(&self, path: &str) -> Response {
@@ -322,6 +343,39 @@ fn parse_sample(line: &str) -> Option<Sample> {
         labels,
         value,
     })
+}
+
+/// Writes a libvirt test-driver node file with the given (name, run state) domains, each with
+/// a disk `vda` (source `/img/<index>.qcow2`) and a NIC `tap<index>` on network `default`;
+/// domain `i` has `(i + 1)` MiB of memory. Connect with `test://<path>`.
+pub fn write_test_node(domains: &[(String, u32)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut xml = String::from("<node><cpu><mhz>2400</mhz><model>x86_64</model><active>8</active><nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads></cpu><memory>16777216</memory>\n");
+    for (i, (name, state)) in domains.iter().enumerate() {
+        writeln!(
+            xml,
+            "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'><name>{}</name><memory>{}</memory><vcpu>{}</vcpu><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><source file='/img/{i}.qcow2'/><target dev='vda' bus='virtio'/></disk><interface type='network'><mac address='52:54:00:00:{:02x}:{:02x}'/><source network='default'/><target dev='tap{i}'/></interface></devices><test:runstate>{state}</test:runstate></domain>",
+            xml_escape(name),
+            (i as u64 + 1) * 1024,
+            1 + i % 4,
+            i / 256,
+            i % 256,
+        )
+        .unwrap();
+    }
+    xml.push_str("</node>\n");
+    let path = dir.path().join("node.xml");
+    std::fs::write(&path, xml).unwrap();
+    (dir, path)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
 }
 
 /// Runs `virsh -c uri args...` and returns its standard output.

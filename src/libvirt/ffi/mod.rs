@@ -6,6 +6,10 @@
 //! domain state) go through `virt::sys`. Typed parameters are copied into owned Rust values
 //! before libvirt's memory is released.
 
+mod events;
+
+pub use events::{start_event_loop, LifecycleEvent, Subscription};
+
 use super::error::LibvirtError;
 use std::ffi::{c_int, c_uint, CStr};
 use virt::sys;
@@ -385,6 +389,11 @@ impl Domain {
             tx_errs: s.tx_errs,
             tx_drop: s.tx_drop,
         })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn suspend_for_test(&self) {
+        self.inner.suspend().expect("suspend");
     }
 
     /// `virDomainMemoryStats` as (tag, value) pairs; tags are `VIR_DOMAIN_MEMORY_STAT_*`.
