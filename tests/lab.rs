@@ -535,3 +535,89 @@ fn the_lab_exposition_passes_promtool_and_uses_the_bulk_call() {
         "promtool check metrics:\n{complaints}"
     );
 }
+
+/// Families that a default run against QEMU does not produce, and why.
+const NOT_ON_QEMU_BY_DEFAULT: &[(&str, &str)] = &[
+    (
+        "libvirt_domain_vcpu_cpu",
+        "host CPU of a vCPU: only the per-domain fallback reports it",
+    ),
+    (
+        "libvirt_domain_block_stats_errors_total",
+        "block errors: Xen only",
+    ),
+    (
+        "libvirt_domain_block_stats_threshold_bytes",
+        "only once a write threshold is set",
+    ),
+    ("libvirt_domain_perf_events_total", "opt-in collector perf"),
+    (
+        "libvirt_domain_iothread_poll_max_seconds",
+        "opt-in collector iothread",
+    ),
+    (
+        "libvirt_domain_iothread_poll_grow",
+        "opt-in collector iothread",
+    ),
+    (
+        "libvirt_domain_iothread_poll_shrink",
+        "opt-in collector iothread",
+    ),
+    (
+        "libvirt_domain_dirty_rate_bytes_per_second",
+        "opt-in collector dirtyrate",
+    ),
+    (
+        "libvirt_domain_vcpu_dirty_rate_bytes_per_second",
+        "opt-in collector dirtyrate",
+    ),
+    (
+        "libvirt_domain_dirty_rate_calc_status",
+        "opt-in collector dirtyrate",
+    ),
+    (
+        "libvirt_domain_dirty_rate_calc_start_timestamp_seconds",
+        "opt-in collector dirtyrate",
+    ),
+    (
+        "libvirt_domain_dirty_rate_calc_period_seconds",
+        "opt-in collector dirtyrate",
+    ),
+];
+
+#[test]
+#[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
+fn every_default_family_is_exposed_on_the_qemu_lab() {
+    let lab = lab();
+    let exporter = start(&lab, &[]);
+    exporter.next_complete_snapshot();
+    // Host collectors run on their own threads; give them a cycle too.
+    let m = exporter.wait_for("host families", |m| {
+        m.value(
+            "libvirt_storage_pool_state",
+            &[("storage_pool", "lab-pool")],
+        )
+        .is_some()
+    });
+    let exposed: std::collections::BTreeSet<String> =
+        m.samples.iter().map(|s| s.name.clone()).collect();
+    let missing: Vec<String> = libvirt_exporter::encode::catalogue()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !exposed.contains(name))
+        .filter(|name| !NOT_ON_QEMU_BY_DEFAULT.iter().any(|(n, _)| n == name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "families missing from a default run on QEMU: {missing:?}"
+    );
+    let listed_but_present: Vec<&str> = NOT_ON_QEMU_BY_DEFAULT
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| exposed.contains(*n))
+        .collect();
+    assert!(
+        listed_but_present.is_empty(),
+        "exceptions that are exposed after all: {listed_but_present:?}"
+    );
+}
