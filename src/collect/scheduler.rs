@@ -70,8 +70,8 @@ pub fn start(
 }
 
 /// Seconds between keepalive probes, and unanswered probes before libvirt closes the
-/// connection: a dead daemon is noticed within about 15 seconds even mid-call.
-const KEEPALIVE_INTERVAL: i32 = 5;
+/// connection: a dead daemon is noticed within about 10 seconds even mid-call.
+const KEEPALIVE_INTERVAL: i32 = 3;
 const KEEPALIVE_COUNT: u32 = 3;
 
 /// One open connection with its event subscription.
