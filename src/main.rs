@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(CliError::Clap(e)) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            eprintln!("libvirt-exporter: error: {e} (see --help)");
+            eprintln!("libvirt-exporter: error: {e} ({})", e.hint());
             return ExitCode::from(2);
         }
     };
@@ -59,9 +59,17 @@ fn run(
             stop.clone(),
         )
         .context("cannot start the collection threads")?;
+        let scheme = if config.web.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        if let Some(file) = &config.web.web_config_file {
+            tracing::info!(path = %file.path.display(), "web configuration: {}", file.settings);
+        }
         for addr in server.local_addrs() {
             tracing::info!(
-                "listening on http://{addr}{} (libvirt: {})",
+                "listening on {scheme}://{addr}{} (libvirt: {})",
                 config.web.telemetry_path,
                 config.collect.libvirt_uri
             );

@@ -133,6 +133,8 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
             start_time_seconds: Some(5.0),
             cycles: 6,
             failed_cycles: 1,
+            web_config_reload_success: Some(false),
+            web_config_last_reload_success_seconds: Some(1_700_000_000.0),
         },
         ..Snapshot::default()
     }
@@ -183,6 +185,8 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_exporter_incomplete_domains{reason=\"busy\"} 2",
         "libvirt_exporter_incomplete_domains{reason=\"vanished\"} 0",
         "libvirt_exporter_collector_success{collector=\"block\"} 1",
+        "libvirt_exporter_web_config_reload_success 0",
+        "libvirt_exporter_web_config_last_reload_success_timestamp_seconds 1700000000.0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
