@@ -51,6 +51,10 @@ fn run(
     runtime.block_on(async move {
         let server = http::bind(&config.web).await?;
         let published = Arc::new(Published::new(&config.collect.libvirt_uri));
+        if config.web.web_config_file.is_some() {
+            // Loaded while the command line was checked; reported from the first cycle on.
+            published.web_config.succeeded();
+        }
         let stop = Arc::new(AtomicBool::new(false));
         scheduler::start(
             config.collect.clone(),
@@ -66,6 +70,7 @@ fn run(
         };
         if let Some(file) = &config.web.web_config_file {
             tracing::info!(path = %file.path.display(), "web configuration: {}", file.settings);
+            file.settings.warn_if_unsafe(&file.path);
         }
         for addr in server.local_addrs() {
             tracing::info!(

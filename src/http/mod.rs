@@ -253,7 +253,9 @@ impl Server {
         };
         let settings = Arc::new(ArcSwap::new(initial));
         let watcher = self.config.web_config_file.clone().map(|file| {
-            published.web_config.succeeded();
+            if published.web_config.get().is_none() {
+                published.web_config.succeeded();
+            }
             tokio::spawn(webconfig::watch(
                 file,
                 settings.clone(),

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct WebConfigFile {
+#[serde(deny_unknown_fields, rename = "web configuration")]
+pub(super) struct Document {
     #[serde(default)]
     pub tls_server_config: Option<TlsServerConfig>,
     #[serde(default)]
@@ -22,7 +22,7 @@ pub(super) struct WebConfigFile {
 
 /// `tls_server_config`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "tls_server_config")]
 pub(super) struct TlsServerConfig {
     /// PEM certificate chain, inline.
     pub cert: Option<String>,
@@ -75,7 +75,7 @@ impl TlsServerConfig {
 
 /// `http_server_config`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "http_server_config")]
 pub(super) struct HttpServerConfig {
     pub http2: Option<bool>,
     pub headers: Option<BTreeMap<String, String>>,
@@ -83,14 +83,14 @@ pub(super) struct HttpServerConfig {
 
 /// `rate_limit`: a token bucket of `burst` requests refilled one per `interval`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "rate_limit")]
 pub(super) struct RateLimit {
     pub interval: Option<String>,
     pub burst: Option<u32>,
 }
 
 /// Parses the YAML text. An empty document is refused by the caller before this.
-pub(super) fn parse(text: &str) -> Result<WebConfigFile, String> {
+pub(super) fn parse(text: &str) -> Result<Document, String> {
     serde_norway::from_str(text).map_err(|e| e.to_string())
 }
 

@@ -57,6 +57,16 @@ impl Settings {
     pub fn auth_enabled(&self) -> bool {
         self.auth.is_some()
     }
+
+    /// Logs a warning when passwords would cross the network in clear.
+    pub fn warn_if_unsafe(&self, path: &Path) {
+        if self.auth_enabled() && !self.tls_enabled() {
+            tracing::warn!(
+                path = %path.display(),
+                "basic authentication without TLS: passwords cross the network in clear; add tls_server_config"
+            );
+        }
+    }
 }
 
 impl fmt::Debug for Settings {

@@ -54,6 +54,7 @@ pub(crate) async fn watch(
                 if was_tls && !settings.tls_enabled() {
                     tracing::warn!(path = %path.display(), "TLS is now off: new connections are plain HTTP");
                 }
+                settings.warn_if_unsafe(&path);
                 current.store(Arc::new(settings));
                 published.web_config.succeeded();
             }

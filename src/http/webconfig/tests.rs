@@ -220,3 +220,32 @@ fn the_fingerprint_follows_the_file_and_the_files_it_names() {
     assert_ne!(missing, first);
     assert_eq!(fingerprint(&pki.path("nope.yml")), missing);
 }
+
+#[tokio::test]
+async fn the_readme_example_is_a_valid_file() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme
+        .find("## Securing the endpoint")
+        .expect("README section")..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let pki = Pki::new();
+    let yaml = example
+        .replace("/etc/libvirt-exporter/server.crt", "server.pem")
+        .replace("/etc/libvirt-exporter/server.key", "server.key")
+        .replace("/etc/libvirt-exporter/clients-ca.crt", "ca.pem");
+    assert!(!yaml.contains("/etc/"), "{yaml}");
+    let s = load(&pki, &yaml).unwrap().settings;
+    assert!(s.tls_enabled());
+    assert_eq!(s.headers.len(), 1);
+    let auth = s.auth.as_ref().unwrap();
+    let token = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "prometheus:the password",
+    );
+    let header = hyper::header::HeaderValue::from_str(&format!("Basic {token}")).unwrap();
+    assert!(
+        auth.allows(Some(&header)).await,
+        "the hash is of 'the password'"
+    );
+}
