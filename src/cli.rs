@@ -3,7 +3,7 @@
 
 use crate::collect::scheduler::CollectConfig;
 use crate::collect::{all_host_collectors, DomainCollector, HostOptions};
-use crate::http::{ListenAddress, WebConfig};
+use crate::http::{ListenAddress, WebConfig, WebConfigFile};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ fn command(collectors: &[Box<dyn DomainCollector>]) -> Command {
         .after_help("Every --collector.NAME has a --no-collector.NAME that switches it off; the last one given wins.")
         .arg(Arg::new("web.listen-address").long("web.listen-address").value_name("[HOST]:PORT").action(ArgAction::Append).default_value(":9177").help("Address to listen on for HTTP; repeat for several"))
         .arg(Arg::new("web.telemetry-path").long("web.telemetry-path").value_name("PATH").default_value("/metrics").help("Path under which metrics are served"))
+        .arg(Arg::new("web.config.file").long("web.config.file").value_name("FILE").help("Web configuration file (exporter-toolkit format) for TLS, client certificates and basic authentication; reread when it changes"))
         .arg(Arg::new("web.max-requests").long("web.max-requests").allow_hyphen_values(true).value_name("N").default_value("40").help("Concurrent scrapes allowed; more get 503 at once (0: no limit)"))
         .arg(Arg::new("libvirt.uri").long("libvirt.uri").value_name("URI").default_value("qemu:///system").help("libvirt connection URI, e.g. qemu:///system or test:///default"))
         .arg(Arg::new("libvirt.read-only").long("libvirt.read-only").action(ArgAction::SetTrue).overrides_with("no-libvirt.read-only").help("Open a read-only libvirt connection (default)"))
@@ -112,6 +113,18 @@ pub enum CliError {
     Clap(#[from] clap::Error),
     #[error(transparent)]
     Invalid(#[from] ConfigError),
+}
+
+impl CliError {
+    /// Where to look for help, to end the error line with.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            CliError::Invalid(e) if e.flag == "--web.config.file" => {
+                "the format is described under --web.config.file in the README"
+            }
+            _ => "see --help",
+        }
+    }
 }
 
 fn first_line(e: &clap::Error) -> String {
@@ -203,6 +216,12 @@ fn validate(
         .expect("validated by clap");
     let mut web = WebConfig::new(listen, path);
     web.max_requests = max_requests;
+    web.web_config_file = match m.get_one::<String>("web.config.file") {
+        Some(file) if !file.is_empty() => {
+            Some(WebConfigFile::load(file).map_err(|e| bad("web.config.file", e.to_string()))?)
+        }
+        _ => None,
+    };
     Ok(Config {
         web,
         collect: CollectConfig {
@@ -297,6 +316,7 @@ mod tests {
         assert_eq!(c.host, HostOptions::default());
         assert_eq!(c.host.volume_interval, Duration::from_secs(60));
         assert!(!c.host.pool_refresh);
+        assert!(c.web.web_config_file.is_none());
     }
 
     #[test]
@@ -332,6 +352,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("--no-collector.pool"), "{err}");
+    }
+
+    #[test]
+    fn a_web_config_file_is_loaded_and_an_empty_flag_means_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, "http_server_config:\n  http2: false\n").unwrap();
+        let c = parse_args(&["--web.config.file", path.to_str().unwrap()]).unwrap();
+        assert!(!c.web.tls_enabled());
+        let file = c.web.web_config_file.unwrap();
+        assert_eq!(file.path, path);
+        assert!(!file.settings.http2);
+        let c = parse_args(&["--web.config.file", ""]).unwrap();
+        assert!(c.web.web_config_file.is_none());
     }
 
     #[test]
@@ -385,6 +419,10 @@ mod tests {
                 "--collector.volume.interval",
             ),
             (&["--no-such-flag"], "--no-such-flag"),
+            (
+                &["--web.config.file", "/nonexistent/web.yml"],
+                "--web.config.file: /nonexistent/web.yml: cannot read",
+            ),
         ] {
             let err = parse_args(args).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");

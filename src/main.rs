@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(CliError::Clap(e)) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            eprintln!("libvirt-exporter: error: {e} (see --help)");
+            eprintln!("libvirt-exporter: error: {e} ({})", e.hint());
             return ExitCode::from(2);
         }
     };
@@ -56,6 +56,10 @@ fn run(
     runtime.block_on(async move {
         let server = http::bind(&config.web).await?;
         let published = Arc::new(Published::new(&config.collect.libvirt_uri));
+        if config.web.web_config_file.is_some() {
+            // Loaded while the command line was checked; reported from the first cycle on.
+            published.web_config.succeeded();
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let host_collectors = all_host_collectors(&config.host)
             .into_iter()
@@ -72,9 +76,18 @@ fn run(
             stop.clone(),
         )
         .context("cannot start the collection threads")?;
+        let scheme = if config.web.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        if let Some(file) = &config.web.web_config_file {
+            tracing::info!(path = %file.path.display(), "web configuration: {}", file.settings);
+            file.settings.warn_if_unsafe(&file.path);
+        }
         for addr in server.local_addrs() {
             tracing::info!(
-                "listening on http://{addr}{} (libvirt: {})",
+                "listening on {scheme}://{addr}{} (libvirt: {})",
                 config.web.telemetry_path,
                 config.collect.libvirt_uri
             );

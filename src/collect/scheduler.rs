@@ -371,6 +371,11 @@ impl Clock {
         let subscribed = self.subscribed.load(Ordering::SeqCst) && snapshot.up;
         snapshot.events = self.event_counter.stats_for(&snapshot.domains, subscribed);
         crate::process::read_into(&mut self.exporter);
+        let web_config = self.published.web_config.get();
+        self.exporter.web_config_reload_success = web_config.map(|r| r.success);
+        self.exporter.web_config_last_reload_success_seconds = web_config
+            .and_then(|r| r.last_success.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
         snapshot.exporter = self.exporter.clone();
         self.host.fill(&mut snapshot);
         let exposition = encode::encode(Arc::new(snapshot));

@@ -24,6 +24,11 @@ pub const FAMILIES: &[(&str, Kind)] = &[
     ("libvirt_exporter_incomplete_domains", Kind::Gauge),
     ("libvirt_exporter_collections", Kind::Counter),
     ("libvirt_exporter_collection_failures", Kind::Counter),
+    ("libvirt_exporter_web_config_reload_success", Kind::Gauge),
+    (
+        "libvirt_exporter_web_config_last_reload_success_timestamp_seconds",
+        Kind::Gauge,
+    ),
     ("process_resident_memory_bytes", Kind::Gauge),
     ("process_virtual_memory_bytes", Kind::Gauge),
     ("process_cpu_seconds", Kind::Counter),
@@ -133,6 +138,23 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
         Kind::Counter,
         "Collection cycles that could not reach libvirt.",
         one(e.failed_cycles),
+    )?;
+    encode_samples(
+        enc,
+        "libvirt_exporter_web_config_reload_success",
+        Kind::Gauge,
+        "Whether the latest version of --web.config.file is in force (1) or was refused (0), in which case the last good one still is.",
+        e.web_config_reload_success.map(one).into_iter().flatten(),
+    )?;
+    encode_samples(
+        enc,
+        "libvirt_exporter_web_config_last_reload_success_timestamp_seconds",
+        Kind::Gauge,
+        "When a version of --web.config.file was last taken into use, as a Unix timestamp.",
+        e.web_config_last_reload_success_seconds
+            .map(one)
+            .into_iter()
+            .flatten(),
     )?;
     let opt = |v: Option<u64>| v.map(one).into_iter().flatten();
     encode_samples(

@@ -140,6 +140,8 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
             start_time_seconds: Some(5.0),
             cycles: 6,
             failed_cycles: 1,
+            web_config_reload_success: Some(false),
+            web_config_last_reload_success_seconds: Some(1_700_000_000.0),
         },
         host: host::tests::full_host(),
         events: EventStats {
@@ -199,6 +201,8 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"stopped\",detail=\"destroyed\"} 2",
         "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"crashed\",detail=\"panicked\"} 0",
         "libvirt_lifecycle_events_total{event=\"defined\",detail=\"added\"} 1",
+        "libvirt_exporter_web_config_reload_success 0",
+        "libvirt_exporter_web_config_last_reload_success_timestamp_seconds 1700000000.0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }

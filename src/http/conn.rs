@@ -1,5 +1,6 @@
-//! One connection: serves HTTP/1.1 or h2c over any `AsyncRead + AsyncWrite` stream (plain TCP
-//! today, a TLS stream later), with a watchdog for silent and idle clients and graceful shutdown.
+//! One connection: serves HTTP/1.1 and HTTP/2 (h2c, or h2 over TLS) over any
+//! `AsyncRead + AsyncWrite` stream (plain TCP or TLS), with a watchdog for silent and idle
+//! clients and graceful shutdown.
 
 use super::routes::{self, AppState};
 use hyper::service::service_fn;
@@ -23,9 +24,12 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Per-server connection settings, shared by every connection.
 pub(crate) struct ConnContext {
     builder: auto::Builder<TokioExecutor>,
-    state: Arc<AppState>,
+    /// The same, without HTTP/2 (`http2: false` in the web configuration).
+    builder_http1: auto::Builder<TokioExecutor>,
+    pub(crate) state: Arc<AppState>,
     header_read_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    pub(crate) tls_handshake_timeout: Option<Duration>,
 }
 
 impl ConnContext {
@@ -35,9 +39,11 @@ impl ConnContext {
         header_read_timeout: Duration,
         idle_timeout: Duration,
         max_header_bytes: usize,
+        tls_handshake_timeout: Duration,
     ) -> Self {
         let header_read_timeout = Some(header_read_timeout).filter(|d| !d.is_zero());
         let idle_timeout = Some(idle_timeout).filter(|d| !d.is_zero());
+        let tls_handshake_timeout = Some(tls_handshake_timeout).filter(|d| !d.is_zero());
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -50,11 +56,14 @@ impl ConnContext {
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(64);
+        let builder_http1 = builder.clone().http1_only();
         ConnContext {
             builder,
+            builder_http1,
             state,
             header_read_timeout,
             idle_timeout,
+            tls_handshake_timeout,
         }
     }
 }
@@ -62,11 +71,13 @@ impl ConnContext {
 /// Serves one connection until the client leaves, it idles out, or shutdown is signalled (then
 /// in-flight requests finish, bounded by [`CLOSE_GRACE`]). Errors are logged at debug level.
 ///
-/// Generic over the stream so a TLS acceptor can hand its stream here after the handshake.
+/// Generic over the stream: plain TCP, or TLS after the handshake. Without `http2` only
+/// HTTP/1.1 is spoken.
 pub(crate) async fn serve<IO>(
     io: IO,
     peer: SocketAddr,
     ctx: Arc<ConnContext>,
+    http2: bool,
     mut shutdown: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -84,7 +95,12 @@ pub(crate) async fn serve<IO>(
             routes::handle(req, state.clone())
         })
     };
-    let conn = ctx.builder.serve_connection(io, service);
+    let builder = if http2 {
+        &ctx.builder
+    } else {
+        &ctx.builder_http1
+    };
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
 
     let mut closing_since = None;

@@ -2,19 +2,27 @@
 //!
 //! This file owns the configuration, binding ([`bind`]) and the accept loops ([`Server::run`]).
 //! Starting is two-phase so that bind errors surface clearly before anything runs and tests can
-//! learn the OS-assigned port. Connections are served by `conn.rs`, requests by `routes.rs`.
+//! learn the OS-assigned port. Accepted connections go through `handshake.rs` (TLS when the web
+//! configuration asks for it), are served by `conn.rs`, requests by `routes.rs`; `webconfig/`
+//! owns `--web.config.file`.
 
 mod address;
 mod body;
 mod conn;
+mod handshake;
 mod negotiate;
 mod routes;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tls;
+pub mod webconfig;
 
 pub use address::{ListenAddress, ParseListenAddressError};
+pub use webconfig::{Settings, WebConfigError, WebConfigFile};
 
 use crate::exposition::Published;
+use arc_swap::ArcSwap;
 use conn::ConnContext;
 use routes::{AppState, Limiter};
 use std::io;
@@ -49,6 +57,13 @@ pub struct WebConfig {
     /// Largest request head accepted (431 above it, HTTP/1; header list limit on h2). Values
     /// below [`MIN_HEADER_BYTES`] are raised to it.
     pub max_header_bytes: usize,
+    /// A TLS client must finish its handshake within this time of connecting. Zero disables it.
+    pub tls_handshake_timeout: Duration,
+    /// `--web.config.file`, loaded: TLS, basic authentication, headers. `None`: plain HTTP
+    /// without authentication.
+    pub web_config_file: Option<WebConfigFile>,
+    /// How often the web configuration file and the files it names are checked for changes.
+    pub web_config_poll: Duration,
 }
 
 impl WebConfig {
@@ -56,6 +71,8 @@ impl WebConfig {
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+    pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_WEB_CONFIG_POLL: Duration = Duration::from_secs(1);
 
     /// The given addresses and path with default limits and timeouts.
     pub fn new(listen: Vec<ListenAddress>, telemetry_path: impl Into<String>) -> Self {
@@ -66,7 +83,17 @@ impl WebConfig {
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+            tls_handshake_timeout: Self::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            web_config_file: None,
+            web_config_poll: Self::DEFAULT_WEB_CONFIG_POLL,
         }
+    }
+
+    /// Whether the server starts with TLS (the web configuration file may change that later).
+    pub fn tls_enabled(&self) -> bool {
+        self.web_config_file
+            .as_ref()
+            .is_some_and(|f| f.settings.tls_enabled())
     }
 }
 
@@ -220,27 +247,53 @@ impl Server {
         published: Arc<Published>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
+        let initial = match &self.config.web_config_file {
+            Some(file) => file.settings.clone(),
+            None => Arc::new(Settings::default()),
+        };
+        let settings = Arc::new(ArcSwap::new(initial));
+        let watcher = self.config.web_config_file.clone().map(|file| {
+            if published.web_config.get().is_none() {
+                published.web_config.succeeded();
+            }
+            tokio::spawn(webconfig::watch(
+                file,
+                settings.clone(),
+                published.clone(),
+                self.config.web_config_poll,
+                shutdown.clone(),
+            ))
+        });
         let state = Arc::new(AppState {
             published,
             telemetry_path: self.config.telemetry_path.clone(),
             limiter: Limiter::new(self.config.max_requests),
+            settings,
         });
         let ctx = Arc::new(ConnContext::new(
             state,
             self.config.header_read_timeout,
             self.config.idle_timeout,
             self.config.max_header_bytes,
+            self.config.tls_handshake_timeout,
         ));
         let mut loops = JoinSet::new();
         for listener in self.listeners {
             loops.spawn(accept_loop(listener, ctx.clone(), shutdown.clone()));
         }
+        let mut failed = None;
         while let Some(result) = loops.join_next().await {
             if let Err(err) = result {
-                anyhow::bail!("HTTP accept loop failed: {err}");
+                failed.get_or_insert(err);
             }
         }
-        Ok(())
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
+        match failed {
+            Some(err) => anyhow::bail!("HTTP accept loop failed: {err}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -264,8 +317,15 @@ async fn accept_loop(
                     if let Err(err) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
                     }
-                    // A TLS acceptor would wrap `stream` here, before `conn::serve`.
-                    connections.spawn(conn::serve(stream, peer, ctx.clone(), shutdown.clone()));
+                    // The settings in force now decide TLS and HTTP/2 for this connection.
+                    let settings = ctx.state.settings.load_full();
+                    connections.spawn(handshake::serve(
+                        stream,
+                        peer,
+                        settings,
+                        ctx.clone(),
+                        shutdown.clone(),
+                    ));
                 }
                 Err(err) => accept_error(err).await,
             },

@@ -1,9 +1,13 @@
-//! The service: a plain async fn from request to response over shared state. Routes the
-//! telemetry path, `/`, `/healthz`; applies the in-flight limit to scrapes.
+//! The service: a plain async fn from request to response over shared state. Applies the web
+//! configuration's rate limit and basic authentication to every path, routes the telemetry
+//! path, `/`, `/healthz`, applies the in-flight limit to scrapes and adds the configured
+//! headers to every answer.
 
 use super::body::Body;
 use super::negotiate::{self, Format};
+use super::webconfig::Settings;
 use crate::exposition::{Exposition, Published};
+use arc_swap::ArcSwap;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
@@ -13,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 const ALLOW: &str = "GET, HEAD";
+const WWW_AUTHENTICATE: &str = "Basic realm=\"libvirt-exporter\", charset=\"UTF-8\"";
 
 /// Everything the service needs, shared by all connections.
 #[derive(Debug)]
@@ -20,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) published: Arc<Published>,
     pub(crate) telemetry_path: String,
     pub(crate) limiter: Limiter,
+    /// The web configuration in force; replaced when the file is reloaded.
+    pub(crate) settings: Arc<ArcSwap<Settings>>,
 }
 
 /// The service function.
@@ -27,8 +34,28 @@ pub(crate) async fn handle<B>(
     req: Request<B>,
     state: Arc<AppState>,
 ) -> Result<Response<Body>, Infallible> {
-    // Authentication (e.g. basic auth) belongs here, before routing.
-    Ok(route(&req, &state))
+    let settings = state.settings.load_full();
+    let head = req.method() == Method::HEAD;
+    let mut res = if settings.rate_limit.as_ref().is_some_and(|r| !r.allow()) {
+        plain(StatusCode::TOO_MANY_REQUESTS, "too many requests\n", head)
+    } else if let Some(auth) = &settings.auth {
+        if auth.allows(req.headers().get(header::AUTHORIZATION)).await {
+            route(&req, &state)
+        } else {
+            let mut res = plain(StatusCode::UNAUTHORIZED, "unauthorized\n", head);
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(WWW_AUTHENTICATE),
+            );
+            res
+        }
+    } else {
+        route(&req, &state)
+    };
+    for (name, value) in &settings.headers {
+        res.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(res)
 }
 
 fn route<B>(req: &Request<B>, state: &AppState) -> Response<Body> {
@@ -294,6 +321,7 @@ mod tests {
             published,
             telemetry_path: "/metrics".into(),
             limiter: Limiter::new(1),
+            settings: Default::default(),
         }
     }
 

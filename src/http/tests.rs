@@ -5,18 +5,18 @@ use crate::exposition::Exposition;
 use bytes::Bytes;
 use std::io::{Read as _, Write as _};
 use std::time::{Instant, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-const TEXT: &str =
+pub(super) const TEXT: &str =
     "# HELP libvirt_up Whether libvirt answered.\n# TYPE libvirt_up gauge\nlibvirt_up 1\n";
 const OPENMETRICS: &str =
     "# HELP libvirt_up Whether libvirt answered.\n# TYPE libvirt_up gauge\nlibvirt_up 1\n# EOF\n";
 const TEXT_CT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS_CT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-const LIMIT: Duration = Duration::from_secs(10);
+pub(super) const LIMIT: Duration = Duration::from_secs(10);
 
 fn gzip(data: &[u8]) -> Bytes {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -43,7 +43,7 @@ fn exposition_of(text: Bytes) -> Exposition {
     }
 }
 
-fn exposition() -> Exposition {
+pub(super) fn exposition() -> Exposition {
     exposition_of(Bytes::from_static(TEXT.as_bytes()))
 }
 
@@ -52,18 +52,18 @@ fn huge_exposition() -> Exposition {
     exposition_of(Bytes::from(vec![b'#'; 32 << 20]))
 }
 
-fn config() -> WebConfig {
+pub(super) fn config() -> WebConfig {
     WebConfig::new(vec!["127.0.0.1:0".parse().unwrap()], "/metrics")
 }
 
-struct TestServer {
-    addr: SocketAddr,
-    published: Arc<Published>,
+pub(super) struct TestServer {
+    pub(super) addr: SocketAddr,
+    pub(super) published: Arc<Published>,
     shutdown: watch::Sender<bool>,
     handle: JoinHandle<anyhow::Result<()>>,
 }
 
-async fn start(config: WebConfig, exposition: Option<Exposition>) -> TestServer {
+pub(super) async fn start(config: WebConfig, exposition: Option<Exposition>) -> TestServer {
     let published = Arc::new(Published::new("qemu:///system?name=<b>&x"));
     if let Some(exposition) = exposition {
         published.store(exposition);
@@ -82,7 +82,7 @@ async fn start(config: WebConfig, exposition: Option<Exposition>) -> TestServer 
 
 impl TestServer {
     /// Signals shutdown and returns how long `run` took to return.
-    async fn stop(self) -> Duration {
+    pub(super) async fn stop(self) -> Duration {
         let started = Instant::now();
         self.shutdown.send(true).unwrap();
         timeout(LIMIT, self.handle)
@@ -95,14 +95,14 @@ impl TestServer {
 }
 
 #[derive(Debug)]
-struct RawResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(super) struct RawResponse {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
 }
 
 impl RawResponse {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -110,11 +110,11 @@ impl RawResponse {
     }
 }
 
-fn get(path: &str, extra_headers: &[&str]) -> String {
+pub(super) fn get(path: &str, extra_headers: &[&str]) -> String {
     request_head("GET", path, extra_headers)
 }
 
-fn request_head(method: &str, path: &str, extra_headers: &[&str]) -> String {
+pub(super) fn request_head(method: &str, path: &str, extra_headers: &[&str]) -> String {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n");
     for h in extra_headers {
         req.push_str(h);
@@ -125,7 +125,10 @@ fn request_head(method: &str, path: &str, extra_headers: &[&str]) -> String {
 }
 
 /// Reads one response (head, then `Content-Length` bytes unless `head_request`).
-async fn read_response(stream: &mut TcpStream, head_request: bool) -> RawResponse {
+pub(super) async fn read_response<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head_request: bool,
+) -> RawResponse {
     let mut buf = Vec::new();
     let header_end = loop {
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -174,14 +177,14 @@ async fn read_response(stream: &mut TcpStream, head_request: bool) -> RawRespons
 }
 
 /// One request on a new connection.
-async fn request(addr: SocketAddr, req: &str) -> RawResponse {
+pub(super) async fn request(addr: SocketAddr, req: &str) -> RawResponse {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(req.as_bytes()).await.unwrap();
     read_response(&mut stream, req.starts_with("HEAD ")).await
 }
 
 /// Waits until the server closes the connection (EOF or reset); returns what it sent meanwhile.
-async fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
+pub(super) async fn until_closed<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {

@@ -57,6 +57,10 @@ pub struct ExporterStats {
     /// Collection cycles finished since start, successful or not.
     pub cycles: u64,
     pub failed_cycles: u64,
+    /// Whether the latest version of `--web.config.file` is in force (absent without a file).
+    pub web_config_reload_success: Option<bool>,
+    /// When a version of `--web.config.file` was last taken into use, as a Unix timestamp.
+    pub web_config_last_reload_success_seconds: Option<f64>,
 }
 
 /// One domain, whatever its state.

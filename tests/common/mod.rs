@@ -2,6 +2,8 @@
 //! it, parse its exposition, and ask `virsh` for the reference values.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,7 +37,10 @@ impl Exporter {
         let log_writer = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                let listening = ["listening on http://", "listening on https://"]
+                    .iter()
+                    .find_map(|marker| line.split(marker).nth(1));
+                if let Some(rest) = listening {
                     let addr = rest.split('/').next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
                 }
@@ -191,7 +196,7 @@ pub fn http_raw(addr: SocketAddr, request: &[u8]) -> Response {
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Response {
+pub fn parse_response(raw: &[u8]) -> Response {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
