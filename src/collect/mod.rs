@@ -12,10 +12,14 @@ pub mod domains;
 mod fields;
 mod interface;
 mod iothread;
+mod job;
+pub mod labels;
+pub mod options;
 mod perf;
 pub mod scheduler;
 mod state;
 mod vcpu;
+mod vm;
 
 pub use fields::Fields;
 
@@ -28,7 +32,8 @@ use std::cell::OnceCell;
 pub trait DomainCollector: Send + Sync {
     /// The name used in `--collector.<name>` and in the collector metrics.
     fn name(&self) -> &'static str;
-    /// The `virConnectGetAllDomainStats` group bit this collector reads.
+    /// The `virConnectGetAllDomainStats` group bits this collector reads; 0 for a collector
+    /// without a bulk group, which always goes through [`DomainCollector::fallback`].
     fn group(&self) -> u32;
     /// Whether the collector runs unless switched off.
     fn enabled_by_default(&self) -> bool {
@@ -47,6 +52,9 @@ pub struct FallbackContext<'a> {
     pub domain: &'a Domain,
     pub xml: &'a DomainXml,
     pub active: bool,
+    /// The bulk call (with NOWAIT) found the domain busy with a synchronous job, so calls
+    /// that need the domain job would wait for it.
+    pub busy: bool,
     info: OnceCell<DomainInfoRaw>,
 }
 
@@ -56,6 +64,7 @@ impl<'a> FallbackContext<'a> {
             domain,
             xml,
             active,
+            busy: false,
             info: OnceCell::new(),
         }
     }
@@ -82,5 +91,7 @@ pub fn all_domain_collectors() -> Vec<Box<dyn DomainCollector>> {
         Box::new(perf::Perf),
         Box::new(iothread::IoThread),
         Box::new(dirtyrate::DirtyRate),
+        Box::new(vm::Vm),
+        Box::new(job::Job),
     ]
 }

@@ -7,6 +7,7 @@
 //! and never starts a second worker. A late answer is published when it finally arrives.
 
 use super::domains::{DomainCycle, DomainSource};
+use super::options::DomainOptions;
 use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
@@ -27,6 +28,8 @@ pub struct CollectConfig {
     pub timeout: Duration,
     /// Data from the last good cycle is served for at most this long.
     pub max_age: Duration,
+    /// Which domains, which labels, how fine, how many series.
+    pub domains: DomainOptions,
 }
 
 /// One cycle's answer from the worker.
@@ -61,7 +64,7 @@ fn worker(
     requests: mpsc::Receiver<()>,
     results: mpsc::Sender<CycleResult>,
 ) {
-    let mut source = DomainSource::new(collectors);
+    let mut source = DomainSource::new(collectors, config.domains.clone());
     let mut conn: Option<Connection> = None;
     while requests.recv().is_ok() {
         let started_at = SystemTime::now();
@@ -238,6 +241,7 @@ impl Clock {
     fn publish(&mut self, mut snapshot: Snapshot) {
         crate::process::read_into(&mut self.exporter);
         snapshot.exporter = self.exporter.clone();
+        snapshot.max_series = self.config.domains.max_series;
         let exposition = encode::encode(Arc::new(snapshot));
         self.published.store(exposition);
     }

@@ -6,6 +6,10 @@
 //! domain state) go through `virt::sys`. Typed parameters are copied into owned Rust values
 //! before libvirt's memory is released.
 
+mod jobs;
+
+pub use jobs::JobStatsRaw;
+
 use super::error::LibvirtError;
 use std::ffi::{c_int, c_uint, CStr};
 use virt::sys;
@@ -215,7 +219,10 @@ impl Drop for RecordList {
 ///
 /// # Safety
 /// `params` must point to `n` initialised `virTypedParameter`s (or be NULL with `n <= 0`).
-unsafe fn copy_params(params: *const sys::virTypedParameter, n: c_int) -> Vec<TypedParam> {
+pub(super) unsafe fn copy_params(
+    params: *const sys::virTypedParameter,
+    n: c_int,
+) -> Vec<TypedParam> {
     if params.is_null() || n <= 0 {
         return Vec::new();
     }
