@@ -2,7 +2,8 @@
 //!
 //! Every domain collector reads one `virConnectGetAllDomainStats` group. When the driver's
 //! bulk call lacks that group (decided once per connection), the same collector fills the
-//! snapshot through per-domain calls instead.
+//! snapshot through per-domain calls instead. A collector with no group at all (`job`) is
+//! only per-domain calls, made after every bulk group was decoded.
 
 mod balloon;
 mod block;
