@@ -1,6 +1,8 @@
 //! The command line: clap flags become a validated [`Config`]. Every bad-input error is born
 //! here, as one line that names the flag and says what to do.
 
+use crate::collect::labels::LabelSet;
+use crate::collect::options::{DomainFilter, DomainOptions};
 use crate::collect::scheduler::CollectConfig;
 use crate::collect::{all_host_collectors, DomainCollector, HostOptions};
 use crate::http::{ListenAddress, WebConfig, WebConfigFile};
@@ -52,7 +54,15 @@ fn command(collectors: &[Box<dyn DomainCollector>]) -> Command {
         .arg(Arg::new("collect.max-age").long("collect.max-age").allow_hyphen_values(true).value_name("DURATION").help("How long data from the last good collection is served while libvirt does not answer [default: 3 intervals]"))
         .arg(Arg::new("log.level").long("log.level").value_name("LEVEL").default_value("info").value_parser(["error", "warn", "info", "debug", "trace"]).help("Log level"))
         .arg(Arg::new("collector.volume.interval").long("collector.volume.interval").allow_hyphen_values(true).value_name("DURATION").default_value("60s").help("How often storage volumes are read, on their own thread (reading one opens its file)"))
-        .arg(Arg::new("collector.pool.refresh").long("collector.pool.refresh").action(ArgAction::SetTrue).help("Rescan every active storage pool before reading it (needs --no-libvirt.read-only)"));
+        .arg(Arg::new("collector.pool.refresh").long("collector.pool.refresh").action(ArgAction::SetTrue).help("Rescan every active storage pool before reading it (needs --no-libvirt.read-only)"))
+        .arg(Arg::new("web.max-series").long("web.max-series").allow_hyphen_values(true).value_name("N").default_value("0").help("Most series per scrape; whole domains beyond it are left out, first by name kept, and libvirt_exporter_dropped_series says how many series went (0: no cap)"))
+        .arg(Arg::new("domain.include").long("domain.include").value_name("REGEX").help("Report only domains whose whole name matches this regular expression"))
+        .arg(Arg::new("domain.exclude").long("domain.exclude").value_name("REGEX").help("Leave out domains whose whole name matches this regular expression (wins over --domain.include)"))
+        .arg(Arg::new("domain.label").long("domain.label").value_name("NAME=XPATH").action(ArgAction::Append).help("Add label NAME to libvirt_domain_info, read from the domain XML with an XPath 1.0 expression, e.g. team=/domain/metadata/app:app/app:team; repeat for several"))
+        .arg(Arg::new("domain.label-namespace").long("domain.label-namespace").value_name("PREFIX=URI").action(ArgAction::Append).help("Bind a namespace prefix for --domain.label, e.g. app=urn:example:app; repeat for several"))
+        .arg(Arg::new("domain.metadata-refresh").long("domain.metadata-refresh").allow_hyphen_values(true).value_name("DURATION").default_value("5m").help("While labels or the Nova preset read the domain XML, read it again when it is older than this (metadata changes without a restart)"))
+        .arg(Arg::new("libvirt.metadata.nova").long("libvirt.metadata.nova").action(ArgAction::SetTrue).help("Read OpenStack Nova's metadata into libvirt_domain_openstack_info"))
+        .arg(Arg::new("collector.vcpu.per-domain").long("collector.vcpu.per-domain").action(ArgAction::SetTrue).help("Report vCPU times (and KVM vCPU statistics) summed per domain instead of one series per vCPU"));
     for c in collectors {
         cmd = collector_flags(cmd, c.name(), c.enabled_by_default(), "statistics group");
     }
@@ -214,6 +224,7 @@ fn validate(
         .expect("has a default")
         .parse()
         .expect("validated by clap");
+    let domains = domain_options(m)?;
     let mut web = WebConfig::new(listen, path);
     web.max_requests = max_requests;
     web.web_config_file = match m.get_one::<String>("web.config.file") {
@@ -230,6 +241,7 @@ fn validate(
             interval,
             timeout,
             max_age,
+            domains,
         },
         collectors: enabled,
         host_collectors,
@@ -265,6 +277,51 @@ fn host_options(
         ));
     }
     Ok((enabled, options))
+}
+
+fn domain_options(m: &ArgMatches) -> Result<DomainOptions, ConfigError> {
+    let text = |flag: &str| m.get_one::<String>(flag).map(String::as_str);
+    let regex = |flag: &str| -> Result<Option<&str>, ConfigError> {
+        let Some(r) = text(flag) else {
+            return Ok(None);
+        };
+        DomainFilter::new(Some(r), None).map_err(|e| {
+            let reason = e.to_string().lines().last().unwrap_or_default().to_string();
+            bad(
+                flag,
+                format!("{r:?} is not a regular expression ({reason})"),
+            )
+        })?;
+        Ok(Some(r))
+    };
+    let filter = DomainFilter::new(regex("domain.include")?, regex("domain.exclude")?)
+        .expect("both expressions were checked");
+    let many = |flag: &str| -> Vec<String> {
+        m.get_many::<String>(flag)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    };
+    let namespaces = many("domain.label-namespace");
+    LabelSet::new(&[], &namespaces).map_err(|e| bad("domain.label-namespace", e.to_string()))?;
+    let labels = LabelSet::new(&many("domain.label"), &namespaces)
+        .map_err(|e| bad("domain.label", e.to_string()))?;
+    let max_series = text("web.max-series").expect("has a default");
+    let max_series = max_series.parse::<usize>().map_err(|_| {
+        bad(
+            "web.max-series",
+            format!("{max_series:?} is not a whole number >= 0"),
+        )
+    })?;
+    Ok(DomainOptions {
+        filter,
+        labels,
+        nova: m.get_flag("libvirt.metadata.nova"),
+        metadata_refresh: duration(m, "domain.metadata-refresh")?.expect("has a default"),
+        vcpu_per_domain: m.get_flag("collector.vcpu.per-domain"),
+        max_series: (max_series > 0).then_some(max_series),
+    })
 }
 
 /// A libvirt URI is `driver[+transport]://[host]/path`, e.g. `qemu:///system`.
@@ -310,8 +367,21 @@ mod tests {
         assert_eq!(c.collect.max_age, Duration::from_secs(45));
         assert_eq!(
             c.collectors,
-            ["state", "cpu", "balloon", "vcpu", "interface", "block"]
+            [
+                "state",
+                "cpu",
+                "balloon",
+                "vcpu",
+                "interface",
+                "block",
+                "job"
+            ]
         );
+        let d = &c.collect.domains;
+        assert!(d.filter.is_empty() && d.labels.is_empty());
+        assert!(!d.nova && !d.vcpu_per_domain && !d.reads_metadata());
+        assert_eq!(d.metadata_refresh, Duration::from_secs(300));
+        assert_eq!(d.max_series, None);
         assert_eq!(c.host_collectors, ["pool", "volume", "network", "node"]);
         assert_eq!(c.host, HostOptions::default());
         assert_eq!(c.host.volume_interval, Duration::from_secs(60));
@@ -333,7 +403,7 @@ mod tests {
         assert_eq!(c.host.volume_interval, Duration::from_secs(300));
         assert!(c.host.pool_refresh);
         // Host toggles do not touch the domain collectors.
-        assert_eq!(c.collectors.len(), 6);
+        assert_eq!(c.collectors.len(), 7);
     }
 
     #[test]
@@ -375,11 +445,49 @@ mod tests {
             "--collector.perf",
             "--collector.iothread",
             "--no-collector.iothread",
+            "--collector.vm",
+            "--no-collector.job",
         ])
         .unwrap();
         assert_eq!(
             c.collectors,
-            ["state", "cpu", "balloon", "vcpu", "interface", "perf"]
+            ["state", "cpu", "balloon", "vcpu", "interface", "perf", "vm"]
+        );
+    }
+
+    #[test]
+    fn domain_options_are_read() {
+        let c = parse_args(&[
+            "--domain.include",
+            "web-.*",
+            "--domain.exclude=web-test",
+            "--domain.label",
+            "team=/domain/metadata/app:app/app:team",
+            "--domain.label=title=/domain/title",
+            "--domain.label-namespace",
+            "app=urn:example:app",
+            "--domain.metadata-refresh",
+            "30s",
+            "--libvirt.metadata.nova",
+            "--collector.vcpu.per-domain",
+            "--web.max-series",
+            "5000",
+        ])
+        .unwrap();
+        let d = &c.collect.domains;
+        assert!(d.filter.accepts("web-1") && !d.filter.accepts("web-test"));
+        assert!(!d.filter.accepts("db-1"));
+        assert_eq!(d.labels.names().collect::<Vec<_>>(), ["team", "title"]);
+        assert!(d.nova && d.vcpu_per_domain && d.reads_metadata());
+        assert_eq!(d.metadata_refresh, Duration::from_secs(30));
+        assert_eq!(d.max_series, Some(5000));
+        assert_eq!(
+            parse_args(&["--web.max-series", "0"])
+                .unwrap()
+                .collect
+                .domains
+                .max_series,
+            None
         );
     }
 
@@ -418,6 +526,22 @@ mod tests {
                 &["--collector.volume.interval", "often"],
                 "--collector.volume.interval",
             ),
+            (&["--web.max-series", "-1"], "--web.max-series"),
+            (&["--domain.include", "web-("], "--domain.include"),
+            (&["--domain.exclude", "[z-a]"], "--domain.exclude"),
+            (&["--domain.label", "team"], "--domain.label"),
+            (&["--domain.label", "9x=/a"], "--domain.label"),
+            (&["--domain.label", "uuid=/domain/uuid"], "--domain.label"),
+            (&["--domain.label", "t=/domain/title["], "--domain.label"),
+            (&["--domain.label", "t=/a/p:b"], "--domain.label"),
+            (
+                &["--domain.label-namespace", "p:x=urn:a"],
+                "--domain.label-namespace",
+            ),
+            (
+                &["--domain.metadata-refresh", "soon"],
+                "--domain.metadata-refresh",
+            ),
             (&["--no-such-flag"], "--no-such-flag"),
             (
                 &["--web.config.file", "/nonexistent/web.yml"],
@@ -428,5 +552,16 @@ mod tests {
             assert!(err.contains(needle), "{args:?}: {err}");
             assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn label_errors_say_what_to_do() {
+        let err = |args: &[&str]| parse_args(args).unwrap_err().to_string();
+        assert!(err(&["--domain.label", "t=/a/p:b"])
+            .contains("prefix \"p\", which is not bound; add --domain.label-namespace p=URI"));
+        assert!(err(&["--domain.label", "uuid=/domain/uuid"])
+            .contains("one of the exporter's own labels"));
+        assert!(err(&["--domain.label", "t=/domain/title["]).contains("not a valid XPath 1.0"));
+        assert!(err(&["--domain.include", "web-("]).contains("not a regular expression"));
     }
 }

@@ -1,10 +1,11 @@
 //! One cycle of domain statistics: a single bulk call for every domain, per-domain fallbacks
 //! only for groups the driver's bulk call lacks, and the domain XML cached between cycles.
 
-use super::{DomainCollector, FallbackContext, Fields};
+use super::options::DomainOptions;
+use super::{vcpu, DomainCollector, FallbackContext, Fields};
 use crate::libvirt::domain_xml::DomainXml;
 use crate::libvirt::{consts, Connection, Domain, LibvirtError};
-use crate::snapshot::{CollectorOutcome, DomainStats};
+use crate::snapshot::{CollectorOutcome, DomainStats, OpenStackInfo};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -32,19 +33,24 @@ pub struct DomainSource {
     collectors: Vec<Box<dyn DomainCollector>>,
     support: Option<DriverSupport>,
     xml_cache: HashMap<String, CachedXml>,
+    options: DomainOptions,
 }
 
 struct CachedXml {
     id: Option<u32>,
     xml: DomainXml,
+    /// `--domain.label` values read from this XML.
+    labels: Vec<(&'static str, String)>,
+    fetched: Instant,
 }
 
 impl DomainSource {
-    pub fn new(collectors: Vec<Box<dyn DomainCollector>>) -> Self {
+    pub fn new(collectors: Vec<Box<dyn DomainCollector>>, options: DomainOptions) -> Self {
         DomainSource {
             collectors,
             support: None,
             xml_cache: HashMap::new(),
+            options,
         }
     }
 
@@ -63,9 +69,11 @@ impl DomainSource {
     }
 
     /// Asks the driver which of the enabled groups its bulk call supports (ENFORCE_STATS
-    /// fails on an unsupported group instead of omitting it).
+    /// fails on an unsupported group instead of omitting it). Only running domains are asked:
+    /// QEMU refuses groups that need a QEMU capability (iothread, dirtyrate, vm) for a
+    /// shut-off domain, which has no QEMU to ask.
     fn probe(&self, conn: &Connection) -> Result<DriverSupport, LibvirtError> {
-        let enforce = consts::STATS_ENFORCE;
+        let enforce = consts::STATS_ENFORCE | consts::STATS_ACTIVE_ONLY;
         let mut nowait = consts::STATS_NOWAIT;
         let state_only = consts::GROUP_STATE;
         if let Err(e) = conn.all_domain_stats(state_only, enforce | nowait) {
@@ -79,7 +87,7 @@ impl DomainSource {
         let mut bulk_groups = wanted;
         if conn.all_domain_stats(wanted, enforce | nowait).is_err() {
             bulk_groups = state_only;
-            for c in &self.collectors {
+            for c in self.collectors.iter().filter(|c| c.group() != 0) {
                 match conn.all_domain_stats(c.group(), enforce | nowait) {
                     Ok(_) => bulk_groups |= c.group(),
                     Err(e) if e.is_unsupported() => {}
@@ -122,10 +130,13 @@ impl DomainSource {
                 *cycle.incomplete.entry("vanished".into()).or_default() += 1;
                 continue;
             };
+            if !self.options.filter.accepts(&name) {
+                continue;
+            }
             let id = dom.id();
             let active = id.is_some();
             let fields = Fields::new(&record.params);
-            let xml = self.domain_xml(dom, &uuid, id, &fields);
+            let (xml, labels) = self.domain_xml(dom, &uuid, id, &fields);
             let mut stats = DomainStats {
                 name,
                 uuid: uuid.clone(),
@@ -137,15 +148,38 @@ impl DomainSource {
             stats.info.machine = xml.machine.clone();
             stats.info.persistent = persistent.as_ref().map(|s| s.contains(&uuid));
             stats.info.autostart = autostart.as_ref().map(|s| s.contains(&uuid));
+            stats.info.labels = labels;
+            if self.options.nova {
+                stats.info.openstack = xml.nova.as_ref().map(|n| OpenStackInfo {
+                    instance_name: n.name.clone(),
+                    flavor_name: n.flavor.clone(),
+                    user_name: n.user_name.clone(),
+                    user_id: n.user_id.clone(),
+                    project_name: n.project_name.clone(),
+                    project_id: n.project_id.clone(),
+                });
+            }
 
-            let ctx = FallbackContext::new(dom, &xml, active);
+            let in_bulk = |c: &dyn DomainCollector| support.bulk_groups & c.group() != 0;
             let mut busy = false;
+            for (i, c) in self.collectors.iter().enumerate() {
+                if in_bulk(c.as_ref()) {
+                    let t = Instant::now();
+                    busy |= !c.decode(&fields, &mut stats) && active;
+                    timings[i] += t.elapsed();
+                }
+            }
+            // Per-domain calls come after every bulk group, so they know whether the domain
+            // is busy (and calls that would wait for its job can step around it).
+            let mut ctx = FallbackContext::new(dom, &xml, active);
+            ctx.busy = busy;
             let mut error: Option<LibvirtError> = None;
             for (i, c) in self.collectors.iter().enumerate() {
+                if in_bulk(c.as_ref()) {
+                    continue;
+                }
                 let t = Instant::now();
-                if support.bulk_groups & c.group() != 0 {
-                    busy |= !c.decode(&fields, &mut stats) && active;
-                } else if let Err(e) = c.fallback(&ctx, &mut stats) {
+                if let Err(e) = c.fallback(&ctx, &mut stats) {
                     if !e.is_no_domain() {
                         failures[i] = true;
                     }
@@ -154,6 +188,9 @@ impl DomainSource {
                 timings[i] += t.elapsed();
             }
             enrich_devices(&mut stats, &xml);
+            if self.options.vcpu_per_domain {
+                vcpu::fold_per_domain(&mut stats);
+            }
             seen.insert(uuid);
             match error {
                 Some(e) if e.is_no_domain() => {
@@ -187,33 +224,50 @@ impl DomainSource {
         Ok(cycle)
     }
 
-    /// The domain's parsed XML, fetched again only for a new domain, a new run (ID) or a
-    /// device list that no longer matches the bulk record.
-    fn domain_xml(&mut self, dom: &Domain, uuid: &str, id: Option<u32>, f: &Fields) -> DomainXml {
+    /// The domain's parsed XML and its `--domain.label` values, fetched again only for a new
+    /// domain, a new run (ID), a device list that no longer matches the bulk record, or, while
+    /// labels or the Nova preset read the metadata, once `--domain.metadata-refresh` passed
+    /// (`virsh metadata` and `virsh desc` change it without any of the rest).
+    fn domain_xml(
+        &mut self,
+        dom: &Domain,
+        uuid: &str,
+        id: Option<u32>,
+        f: &Fields,
+    ) -> (DomainXml, Vec<(&'static str, String)>) {
         if let Some(cached) = self.xml_cache.get(uuid) {
-            if cached.id == id && devices_match(&cached.xml, f) {
-                return cached.xml.clone();
+            let fresh = !self.options.reads_metadata()
+                || cached.fetched.elapsed() < self.options.metadata_refresh;
+            if cached.id == id && devices_match(&cached.xml, f) && fresh {
+                return (cached.xml.clone(), cached.labels.clone());
             }
         }
-        let xml = match dom.xml().map(|text| DomainXml::parse(&text)) {
-            Ok(Ok(xml)) => xml,
-            Ok(Err(e)) => {
-                tracing::warn!(%uuid, error = %e, "unparsable domain XML");
-                return DomainXml::default();
-            }
+        let no_labels = || self.options.labels.evaluate("");
+        let text = match dom.xml() {
+            Ok(text) => text,
             Err(e) => {
                 tracing::debug!(%uuid, error = %e, "domain XML unavailable");
-                return DomainXml::default();
+                return (DomainXml::default(), no_labels());
             }
         };
+        let xml = match DomainXml::parse(&text) {
+            Ok(xml) => xml,
+            Err(e) => {
+                tracing::warn!(%uuid, error = %e, "unparsable domain XML");
+                return (DomainXml::default(), no_labels());
+            }
+        };
+        let labels = self.options.labels.evaluate(&text);
         self.xml_cache.insert(
             uuid.to_string(),
             CachedXml {
                 id,
                 xml: xml.clone(),
+                labels: labels.clone(),
+                fetched: Instant::now(),
             },
         );
-        xml
+        (xml, labels)
     }
 }
 
@@ -282,7 +336,7 @@ mod tests {
     #[test]
     fn the_test_driver_gets_only_state_in_bulk_and_the_rest_by_fallback() {
         let conn = test_driver();
-        let mut source = DomainSource::new(all_domain_collectors());
+        let mut source = DomainSource::new(all_domain_collectors(), DomainOptions::default());
         let cycle = source.collect(&conn).unwrap();
         let support = source.support().unwrap();
         assert_eq!(support.bulk_groups & consts::GROUP_VCPU, 0);
@@ -317,10 +371,127 @@ mod tests {
         );
     }
 
+    const NODE: &str = r#"<node>
+      <domain type='test'>
+        <name>web-1</name><uuid>7c6f3c56-6e43-4a36-a0d5-1c5a8e7f0001</uuid>
+        <title>Web one</title>
+        <metadata>
+          <app:app xmlns:app="urn:example:app"><app:team>payments</app:team></app:app>
+          <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+            <nova:name>shop-1</nova:name><nova:flavor name="m1.small"/>
+            <nova:owner><nova:user uuid="u1">alice</nova:user><nova:project uuid="p1">shop</nova:project></nova:owner>
+          </nova:instance>
+        </metadata>
+        <memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+      </domain>
+      <domain type='test'>
+        <name>db-1</name><uuid>7c6f3c56-6e43-4a36-a0d5-1c5a8e7f0002</uuid>
+        <memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+      </domain>
+    </node>"#;
+
+    fn node_driver() -> (tempfile::TempDir, Connection) {
+        crate::libvirt::silence_default_error_printer();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.xml");
+        std::fs::write(&path, NODE).unwrap();
+        let conn = Connection::open(&format!("test://{}", path.display()), true).unwrap();
+        (dir, conn)
+    }
+
+    fn options(labels: &[&str]) -> DomainOptions {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        DomainOptions {
+            labels: crate::collect::labels::LabelSet::new(
+                &own(labels),
+                &own(&["app=urn:example:app"]),
+            )
+            .unwrap(),
+            nova: true,
+            metadata_refresh: Duration::from_secs(3600),
+            ..DomainOptions::default()
+        }
+    }
+
+    fn by_name<'a>(cycle: &'a DomainCycle, name: &str) -> &'a DomainStats {
+        cycle.domains.iter().find(|d| d.name == name).unwrap()
+    }
+
+    #[test]
+    fn labels_and_nova_metadata_come_from_the_domain_xml() {
+        let (_dir, conn) = node_driver();
+        let labels = [
+            "team=/domain/metadata/app:app/app:team",
+            "title=/domain/title",
+        ];
+        let mut source = DomainSource::new(all_domain_collectors(), options(&labels));
+        let cycle = source.collect(&conn).unwrap();
+        let web = by_name(&cycle, "web-1");
+        assert_eq!(
+            web.info.labels,
+            [("team", "payments".into()), ("title", "Web one".into())]
+        );
+        let nova = web.info.openstack.as_ref().unwrap();
+        assert_eq!(
+            (nova.instance_name.as_str(), nova.flavor_name.as_str()),
+            ("shop-1", "m1.small")
+        );
+        assert_eq!(
+            (nova.user_id.as_str(), nova.project_name.as_str()),
+            ("u1", "shop")
+        );
+        let db = by_name(&cycle, "db-1");
+        assert_eq!(
+            db.info.labels,
+            [("team", String::new()), ("title", String::new())]
+        );
+        assert_eq!(db.info.openstack, None);
+    }
+
+    #[test]
+    fn metadata_is_read_again_once_the_refresh_period_passed() {
+        let (_dir, conn) = node_driver();
+        let mut opts = options(&["title=/domain/title"]);
+        let mut source = DomainSource::new(all_domain_collectors(), opts.clone());
+        source.collect(&conn).unwrap();
+        let uuid = "7c6f3c56-6e43-4a36-a0d5-1c5a8e7f0001";
+        source.xml_cache.get_mut(uuid).unwrap().labels[0].1 = "cached".into();
+        let cycle = source.collect(&conn).unwrap();
+        assert_eq!(by_name(&cycle, "web-1").info.labels[0].1, "cached");
+        opts.metadata_refresh = Duration::ZERO;
+        source.options = opts;
+        let cycle = source.collect(&conn).unwrap();
+        assert_eq!(by_name(&cycle, "web-1").info.labels[0].1, "Web one");
+    }
+
+    #[test]
+    fn excluded_domains_are_not_collected_at_all() {
+        let (_dir, conn) = node_driver();
+        let opts = DomainOptions {
+            filter: crate::collect::options::DomainFilter::new(Some("web-.*"), None).unwrap(),
+            ..DomainOptions::default()
+        };
+        let mut source = DomainSource::new(all_domain_collectors(), opts);
+        let cycle = source.collect(&conn).unwrap();
+        let names: Vec<_> = cycle.domains.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["web-1"]);
+        assert_eq!(source.xml_cache.len(), 1, "no XML fetched for db-1");
+    }
+
+    #[test]
+    fn the_job_collector_on_a_driver_without_jobs_gives_nothing_and_succeeds() {
+        let conn = test_driver();
+        let mut source = DomainSource::new(all_domain_collectors(), DomainOptions::default());
+        let cycle = source.collect(&conn).unwrap();
+        assert_eq!(cycle.domains[0].job, crate::snapshot::JobStats::default());
+        let job = cycle.outcomes.iter().find(|o| o.name == "job").unwrap();
+        assert!(job.success);
+    }
+
     #[test]
     fn the_domain_xml_is_fetched_once_and_reused() {
         let conn = test_driver();
-        let mut source = DomainSource::new(all_domain_collectors());
+        let mut source = DomainSource::new(all_domain_collectors(), DomainOptions::default());
         source.collect(&conn).unwrap();
         assert_eq!(source.xml_cache.len(), 1);
         let uuid = "6695eb01-f6a4-8304-79aa-97f2502e193f";

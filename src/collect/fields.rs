@@ -18,6 +18,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The raw value of a field.
+    pub fn value(&self, key: &str) -> Option<&'a ParamValue> {
+        self.by_name.get(key).copied()
+    }
+
     pub fn contains(&self, key: &str) -> bool {
         self.by_name.contains_key(key)
     }

@@ -416,6 +416,7 @@ mod tests {
             interval,
             timeout: interval,
             max_age: interval * 3,
+            domains: Default::default(),
         };
         scheduler::start(
             config,

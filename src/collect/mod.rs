@@ -2,8 +2,10 @@
 //!
 //! Every domain collector reads one `virConnectGetAllDomainStats` group. When the driver's
 //! bulk call lacks that group (decided once per connection), the same collector fills the
-//! snapshot through per-domain calls instead. Host collectors (pools, volumes, networks, the
-//! node) each run on their own thread, off the domain path (see `host_runner`).
+//! snapshot through per-domain calls instead. A collector with no group at all (`job`) is
+//! only per-domain calls, made after every bulk group was decoded. Host collectors (pools,
+//! volumes, networks, the node) each run on their own thread, off the domain path (see
+//! `host_runner`).
 
 mod balloon;
 mod block;
@@ -15,13 +17,17 @@ mod fields;
 pub mod host_runner;
 mod interface;
 mod iothread;
+mod job;
+pub mod labels;
 mod network;
 mod node;
+pub mod options;
 mod perf;
 mod pool;
 pub mod scheduler;
 mod state;
 mod vcpu;
+mod vm;
 mod volume;
 
 pub use fields::Fields;
@@ -36,7 +42,8 @@ use std::time::Duration;
 pub trait DomainCollector: Send + Sync {
     /// The name used in `--collector.<name>` and in the collector metrics.
     fn name(&self) -> &'static str;
-    /// The `virConnectGetAllDomainStats` group bit this collector reads.
+    /// The `virConnectGetAllDomainStats` group bits this collector reads; 0 for a collector
+    /// without a bulk group, which always goes through [`DomainCollector::fallback`].
     fn group(&self) -> u32;
     /// Whether the collector runs unless switched off.
     fn enabled_by_default(&self) -> bool {
@@ -55,6 +62,9 @@ pub struct FallbackContext<'a> {
     pub domain: &'a Domain,
     pub xml: &'a DomainXml,
     pub active: bool,
+    /// The bulk call (with NOWAIT) found the domain busy with a synchronous job, so calls
+    /// that need the domain job would wait for it.
+    pub busy: bool,
     info: OnceCell<DomainInfoRaw>,
 }
 
@@ -64,6 +74,7 @@ impl<'a> FallbackContext<'a> {
             domain,
             xml,
             active,
+            busy: false,
             info: OnceCell::new(),
         }
     }
@@ -90,6 +101,8 @@ pub fn all_domain_collectors() -> Vec<Box<dyn DomainCollector>> {
         Box::new(perf::Perf),
         Box::new(iothread::IoThread),
         Box::new(dirtyrate::DirtyRate),
+        Box::new(vm::Vm),
+        Box::new(job::Job),
     ]
 }
 

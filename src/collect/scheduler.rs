@@ -9,6 +9,7 @@
 use super::domains::{DomainCycle, DomainSource};
 use super::events::EventCounter;
 use super::host_runner::HostResults;
+use super::options::DomainOptions;
 use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
@@ -29,6 +30,8 @@ pub struct CollectConfig {
     pub timeout: Duration,
     /// Data from the last good cycle is served for at most this long.
     pub max_age: Duration,
+    /// Which domains, which labels, how fine, how many series.
+    pub domains: DomainOptions,
 }
 
 /// One cycle's answer from the worker.
@@ -53,7 +56,7 @@ pub fn start(
     let subscribed = Arc::new(AtomicBool::new(false));
     let worker = Worker {
         config: config.clone(),
-        source: DomainSource::new(collectors),
+        source: DomainSource::new(collectors, config.domains.clone()),
         session: None,
         events: event_tx,
         subscribed: subscribed.clone(),
@@ -378,6 +381,7 @@ impl Clock {
             .map(|d| d.as_secs_f64());
         snapshot.exporter = self.exporter.clone();
         self.host.fill(&mut snapshot);
+        snapshot.max_series = self.config.domains.max_series;
         let exposition = encode::encode(Arc::new(snapshot));
         self.published.store(exposition);
     }

@@ -1,8 +1,9 @@
-//! The `vcpu` group: current and maximum vCPUs, and each vCPU's state, time, wait and delay.
+//! The `vcpu` group: current and maximum vCPUs, and each vCPU's state, time, wait and delay
+//! (or their sums per domain, see [`fold_per_domain`]).
 
 use super::{fields::ns_to_seconds, DomainCollector, FallbackContext, Fields};
 use crate::libvirt::{consts, LibvirtError};
-use crate::snapshot::{DomainStats, Vcpu as VcpuSample};
+use crate::snapshot::{DomainStats, KvmStat, KvmValue, Vcpu as VcpuSample, VcpuTotals};
 
 pub struct Vcpu;
 
@@ -57,5 +58,122 @@ impl DomainCollector for Vcpu {
                 .collect();
         }
         Ok(())
+    }
+}
+
+/// `--collector.vcpu.per-domain`: replaces the per-vCPU samples of `d` with their sums over
+/// the domain's vCPUs (time, wait and delay; the KVM statistics summed, or their maximum for
+/// peaks), for hosts where one series per vCPU is too many. Per-vCPU states and dirty rates
+/// have no meaningful sum and are dropped.
+pub fn fold_per_domain(d: &mut DomainStats) {
+    let vcpus = std::mem::take(&mut d.vcpu.vcpus);
+    if !vcpus.is_empty() {
+        let sum =
+            |get: fn(&VcpuSample) -> Option<f64>| vcpus.iter().filter_map(get).reduce(|a, b| a + b);
+        d.vcpu.totals = Some(VcpuTotals {
+            time_seconds: sum(|v| v.time_seconds),
+            wait_seconds: sum(|v| v.wait_seconds),
+            delay_seconds: sum(|v| v.delay_seconds),
+        });
+    }
+    d.dirty_rate.vcpu_bytes_per_second.clear();
+    let mut folded: Vec<KvmStat> = Vec::new();
+    for (_, stats) in std::mem::take(&mut d.kvm.vcpus) {
+        for s in stats {
+            match folded.iter_mut().find(|f| f.name == s.name) {
+                Some(f) => f.value = fold(f.value, s.value, s.peak),
+                None => folded.push(s),
+            }
+        }
+    }
+    d.kvm.vcpu_totals = folded;
+}
+
+fn fold(a: KvmValue, b: KvmValue, peak: bool) -> KvmValue {
+    match (a, b, peak) {
+        (KvmValue::Count(a), KvmValue::Count(b), false) => KvmValue::Count(a.saturating_add(b)),
+        (KvmValue::Count(a), KvmValue::Count(b), true) => KvmValue::Count(a.max(b)),
+        (KvmValue::Seconds(a), KvmValue::Seconds(b), false) => KvmValue::Seconds(a + b),
+        (KvmValue::Seconds(a), KvmValue::Seconds(b), true) => KvmValue::Seconds(a.max(b)),
+        (a, _, _) => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(name: &str, peak: bool, value: KvmValue) -> KvmStat {
+        KvmStat {
+            name: name.into(),
+            cumulative: !peak,
+            peak,
+            value,
+        }
+    }
+
+    #[test]
+    fn per_domain_mode_sums_the_vcpus() {
+        let vcpu = |index, time, wait| VcpuSample {
+            index,
+            state: Some(1),
+            time_seconds: Some(time),
+            wait_seconds: wait,
+            delay_seconds: Some(0.25),
+            physical_cpu: None,
+        };
+        let mut d = DomainStats::default();
+        d.vcpu.vcpus = vec![vcpu(0, 1.5, Some(0.5)), vcpu(1, 2.0, None)];
+        d.dirty_rate.vcpu_bytes_per_second = vec![(0, 1.0)];
+        d.kvm.vcpus = vec![
+            (
+                0,
+                vec![
+                    stat("exits", false, KvmValue::Count(10)),
+                    stat("peak", true, KvmValue::Count(7)),
+                    stat("halt_wait_seconds", false, KvmValue::Seconds(0.5)),
+                ],
+            ),
+            (
+                1,
+                vec![
+                    stat("exits", false, KvmValue::Count(5)),
+                    stat("peak", true, KvmValue::Count(9)),
+                    stat("halt_wait_seconds", false, KvmValue::Seconds(0.25)),
+                ],
+            ),
+        ];
+        fold_per_domain(&mut d);
+        assert!(d.vcpu.vcpus.is_empty() && d.kvm.vcpus.is_empty());
+        assert!(d.dirty_rate.vcpu_bytes_per_second.is_empty());
+        assert_eq!(
+            d.vcpu.totals,
+            Some(VcpuTotals {
+                time_seconds: Some(3.5),
+                wait_seconds: Some(0.5),
+                delay_seconds: Some(0.5),
+            })
+        );
+        let values: Vec<_> = d
+            .kvm
+            .vcpu_totals
+            .iter()
+            .map(|s| (s.name.as_str(), s.value))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("exits", KvmValue::Count(15)),
+                ("peak", KvmValue::Count(9)),
+                ("halt_wait_seconds", KvmValue::Seconds(0.75)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_domain_without_vcpu_samples_gets_no_totals() {
+        let mut d = DomainStats::default();
+        fold_per_domain(&mut d);
+        assert_eq!(d.vcpu.totals, None);
     }
 }

@@ -1,14 +1,16 @@
 //! The per-domain families: info and state, CPU, vCPUs, memory, disks, NICs, perf, I/O
-//! threads and dirty rate. Names keep the common core of the older libvirt exporters.
+//! threads, dirty rate, jobs and KVM statistics. Names keep the common core of the older
+//! libvirt exporters.
 
-use super::family::{encode_family, encode_samples, Family, Kind, Labels, Value};
+use super::family::{emit, emit_family, DomainSeriesCounter, Family, Kind, Labels, Sink, Value};
 use super::states::{reason_name, state_name, STATE_NAMES};
+use super::{job, kvm};
 use crate::snapshot::{BlockStats, DomainStats, InterfaceStats, IoThreadStats, Vcpu};
-use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt;
 
 use Kind::{Counter, Gauge};
 
+/// A table entry: `family!(name, kind, help, |item: Type| Option<value>)`.
 macro_rules! family {
     ($name:literal, $kind:expr, $help:literal, |$x:ident: $t:ty| $value:expr) => {
         Family::<$t> {
@@ -19,6 +21,7 @@ macro_rules! family {
         }
     };
 }
+pub(super) use family;
 
 pub const DOMAIN_FAMILIES: &[Family<DomainStats>] = &[
     family!("libvirt_domain_info_maximum_memory_bytes", Gauge, "Maximum memory of the domain, in bytes.", |d: DomainStats| d.info.maximum_memory_bytes),
@@ -46,7 +49,7 @@ pub const DOMAIN_FAMILIES: &[Family<DomainStats>] = &[
     family!("libvirt_domain_memory_stats_used_percent", Gauge, "Share of the guest's available memory in use ((available - usable) / available), in percent.", |d: DomainStats| used_percent(d)),
     family!("libvirt_domain_dirty_rate_bytes_per_second", Gauge, "Rate at which the guest dirties memory, from the last calculation, in bytes per second.", |d: DomainStats| d.dirty_rate.bytes_per_second),
     family!("libvirt_domain_dirty_rate_calc_status", Gauge, "State of the last dirty rate calculation (0 unstarted, 1 measuring, 2 measured).", |d: DomainStats| d.dirty_rate.calc_status),
-    family!("libvirt_domain_dirty_rate_calc_start_timestamp_seconds", Gauge, "When the last dirty rate calculation started, as a Unix timestamp.", |d: DomainStats| d.dirty_rate.calc_start_time_seconds),
+    family!("libvirt_domain_dirty_rate_calc_start_time_seconds", Gauge, "When the last dirty rate calculation started, on the host's monotonic clock (seconds since the host booted, not a Unix time).", |d: DomainStats| d.dirty_rate.calc_start_time_seconds),
     family!("libvirt_domain_dirty_rate_calc_period_seconds", Gauge, "Length of the last dirty rate calculation, in seconds.", |d: DomainStats| d.dirty_rate.calc_period_seconds),
 ];
 
@@ -242,11 +245,34 @@ pub const IOTHREAD_FAMILIES: &[Family<IoThreadStats>] = &[
     ),
 ];
 
+/// Per-vCPU times summed per domain (`--collector.vcpu.per-domain`).
+pub const VCPU_TOTAL_FAMILIES: &[Family<DomainStats>] = &[
+    family!(
+        "libvirt_domain_vcpus_time_seconds",
+        Counter,
+        "CPU time used by all vCPUs of the domain together, in seconds.",
+        |d: DomainStats| d.vcpu.totals.as_ref().and_then(|t| t.time_seconds)
+    ),
+    family!(
+        "libvirt_domain_vcpus_wait_seconds",
+        Counter,
+        "Time all vCPUs of the domain together spent waiting on I/O, in seconds.",
+        |d: DomainStats| d.vcpu.totals.as_ref().and_then(|t| t.wait_seconds)
+    ),
+    family!(
+        "libvirt_domain_vcpus_delay_seconds",
+        Counter,
+        "Time all vCPUs of the domain together were runnable but waited for a host CPU (steal), in seconds.",
+        |d: DomainStats| d.vcpu.totals.as_ref().and_then(|t| t.delay_seconds)
+    ),
+];
+
 /// Families built from several fields at once rather than from a table.
 pub const OTHER_FAMILIES: &[(&str, Kind)] = &[
     ("libvirt_domains", Gauge),
     ("libvirt_domains_by_state", Gauge),
     ("libvirt_domain", Kind::Info),
+    ("libvirt_domain_openstack", Kind::Info),
     ("libvirt_domain_info_state", Gauge),
     ("libvirt_domain_block_stats", Kind::Info),
     ("libvirt_domain_interface_stats", Kind::Info),
@@ -273,19 +299,42 @@ fn yes_no(v: Option<bool>) -> String {
     v.map(|b| b.to_string()).unwrap_or_default()
 }
 
-/// Encodes every per-domain family for `domains`. Without `up` and without data the number of
-/// domains is unknown, so no counts are written rather than zeros.
-pub fn encode(enc: &mut DescriptorEncoder, domains: &[DomainStats], up: bool) -> fmt::Result {
-    if up || !domains.is_empty() {
-        encode_counts(enc, domains)?;
+/// Encodes every per-domain family: the counts over `all` domains, the per-domain series of
+/// the `shown` ones (all of them unless the series cap left some out). Without `up` and
+/// without data the number of domains is unknown, so no counts are written rather than zeros.
+pub fn encode(
+    sink: &mut dyn Sink,
+    all: &[DomainStats],
+    shown: &[&DomainStats],
+    up: bool,
+) -> fmt::Result {
+    if up || !all.is_empty() {
+        encode_counts(sink, all)?;
     }
-    encode_samples(
-        enc,
+    encode_domains(sink, shown)
+}
+
+/// How many series each domain adds to the exposition, in the order given.
+pub fn series_per_domain(domains: &[DomainStats]) -> Vec<usize> {
+    let mut counter = DomainSeriesCounter::default();
+    for d in domains {
+        // Counting cannot fail: the counter's sink never returns an error.
+        let _ = encode_domains(&mut counter, &[d]);
+    }
+    domains
+        .iter()
+        .map(|d| counter.per_domain.get(&d.name).copied().unwrap_or(0))
+        .collect()
+}
+
+fn encode_domains(sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+    emit(
+        sink,
         "libvirt_domain",
         Kind::Info,
-        "Attributes of the domain: UUID, OS type, architecture, machine, persistence, autostart.",
+        "Attributes of the domain: UUID, OS type, architecture, machine, persistence, autostart, and the --domain.label labels.",
         domains.iter().map(|d| {
-            let labels = vec![
+            let mut labels = vec![
                 ("domain", d.name.clone()),
                 ("uuid", d.uuid.clone()),
                 ("os_type", opt(&d.info.os_type)),
@@ -294,11 +343,32 @@ pub fn encode(enc: &mut DescriptorEncoder, domains: &[DomainStats], up: bool) ->
                 ("persistent", yes_no(d.info.persistent)),
                 ("autostart", yes_no(d.info.autostart)),
             ];
+            labels.extend(d.info.labels.iter().cloned());
             (labels, Value::Int(1))
         }),
     )?;
-    encode_samples(
-        enc,
+    emit(
+        sink,
+        "libvirt_domain_openstack",
+        Kind::Info,
+        "OpenStack Nova's metadata of the domain (--libvirt.metadata.nova); instance_id is the domain UUID.",
+        domains.iter().filter_map(|d| {
+            let o = d.info.openstack.as_ref()?;
+            let labels = vec![
+                ("domain", d.name.clone()),
+                ("instance_name", o.instance_name.clone()),
+                ("instance_id", d.uuid.clone()),
+                ("flavor_name", o.flavor_name.clone()),
+                ("user_name", o.user_name.clone()),
+                ("user_id", o.user_id.clone()),
+                ("project_name", o.project_name.clone()),
+                ("project_id", o.project_id.clone()),
+            ];
+            Some((labels, Value::Int(1)))
+        }),
+    )?;
+    emit(
+        sink,
         "libvirt_domain_info_state",
         Gauge,
         "State of the domain as libvirt's number (see docs/metrics.md), with its name and reason as labels.",
@@ -312,20 +382,20 @@ pub fn encode(enc: &mut DescriptorEncoder, domains: &[DomainStats], up: bool) ->
             Some((labels, Value::Int(s.state.into())))
         }),
     )?;
-    for f in DOMAIN_FAMILIES {
-        encode_family(enc, f, domains.iter().map(|d| (domain_label(d), d)))?;
+    for f in DOMAIN_FAMILIES.iter().chain(VCPU_TOTAL_FAMILIES) {
+        emit_family(sink, f, domains.iter().map(|&d| (domain_label(d), d)))?;
     }
     for f in VCPU_FAMILIES {
-        let items = domains.iter().flat_map(|d| {
+        let items = domains.iter().flat_map(|&d| {
             d.vcpu.vcpus.iter().map(move |v| {
                 let labels = vec![("domain", d.name.clone()), ("vcpu", v.index.to_string())];
                 (labels, v)
             })
         });
-        encode_family(enc, f, items)?;
+        emit_family(sink, f, items)?;
     }
-    encode_samples(
-        enc,
+    emit(
+        sink,
         "libvirt_domain_vcpu_dirty_rate_bytes_per_second",
         Gauge,
         "Rate at which the vCPU dirties memory, from the last calculation, in bytes per second.",
@@ -339,10 +409,10 @@ pub fn encode(enc: &mut DescriptorEncoder, domains: &[DomainStats], up: bool) ->
                 })
         }),
     )?;
-    encode_blocks(enc, domains)?;
-    encode_interfaces(enc, domains)?;
-    encode_samples(
-        enc,
+    encode_blocks(sink, domains)?;
+    encode_interfaces(sink, domains)?;
+    emit(
+        sink,
         "libvirt_domain_perf_events",
         Counter,
         "Perf events counted for the domain, by event (only events enabled on the domain).",
@@ -354,23 +424,26 @@ pub fn encode(enc: &mut DescriptorEncoder, domains: &[DomainStats], up: bool) ->
         }),
     )?;
     for f in IOTHREAD_FAMILIES {
-        let items = domains.iter().flat_map(|d| {
+        let items = domains.iter().flat_map(|&d| {
             d.iothreads.iter().map(move |t| {
                 let labels = vec![("domain", d.name.clone()), ("iothread", t.id.to_string())];
                 (labels, t)
             })
         });
-        encode_family(enc, f, items)?;
+        emit_family(sink, f, items)?;
     }
-    Ok(())
+    for f in job::FAMILIES {
+        emit_family(sink, f, domains.iter().map(|&d| (domain_label(d), d)))?;
+    }
+    kvm::encode(sink, domains)
 }
 
-fn encode_counts(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fmt::Result {
-    encode_samples(
-        enc,
+fn encode_counts(sink: &mut dyn Sink, domains: &[DomainStats]) -> fmt::Result {
+    emit(
+        sink,
         "libvirt_domains",
         Gauge,
-        "Number of domains libvirt knows, in any state.",
+        "Number of domains libvirt knows, in any state (those --domain.include/--domain.exclude let through).",
         [(Labels::new(), Value::Int(domains.len() as u64))],
     )?;
     if !domains.is_empty() && domains.iter().all(|d| d.state.is_none()) {
@@ -382,8 +455,8 @@ fn encode_counts(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fmt::R
             *n += 1;
         }
     }
-    encode_samples(
-        enc,
+    emit(
+        sink,
         "libvirt_domains_by_state",
         Gauge,
         "Number of domains in each state.",
@@ -394,13 +467,13 @@ fn encode_counts(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fmt::R
     )
 }
 
-fn encode_blocks(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fmt::Result {
-    encode_samples(
-        enc,
+fn encode_blocks(sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+    emit(
+        sink,
         "libvirt_domain_block_stats",
         Kind::Info,
         "Attributes of the domain's disk: source, bus, image format and disk type.",
-        domains.iter().flat_map(|d| {
+        domains.iter().flat_map(|&d| {
             d.blocks.iter().map(move |b| {
                 let mut labels = device_labels(d, &b.target_device);
                 labels.push(("source_file", opt(&b.source_file)));
@@ -412,23 +485,23 @@ fn encode_blocks(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fmt::R
         }),
     )?;
     for f in BLOCK_FAMILIES {
-        let items = domains.iter().flat_map(|d| {
+        let items = domains.iter().flat_map(|&d| {
             d.blocks
                 .iter()
                 .map(move |b| (device_labels(d, &b.target_device), b))
         });
-        encode_family(enc, f, items)?;
+        emit_family(sink, f, items)?;
     }
     Ok(())
 }
 
-fn encode_interfaces(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fmt::Result {
-    encode_samples(
-        enc,
+fn encode_interfaces(sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+    emit(
+        sink,
         "libvirt_domain_interface_stats",
         Kind::Info,
         "Attributes of the domain's network interface: type, virtual network, bridge, MAC address and model.",
-        domains.iter().flat_map(|d| {
+        domains.iter().flat_map(|&d| {
             d.interfaces.iter().map(move |n| {
                 let mut labels = device_labels(d, &n.target_device);
                 labels.push(("interface_type", opt(&n.interface_type)));
@@ -441,12 +514,12 @@ fn encode_interfaces(enc: &mut DescriptorEncoder, domains: &[DomainStats]) -> fm
         }),
     )?;
     for f in INTERFACE_FAMILIES {
-        let items = domains.iter().flat_map(|d| {
+        let items = domains.iter().flat_map(|&d| {
             d.interfaces
                 .iter()
                 .map(move |n| (device_labels(d, &n.target_device), n))
         });
-        encode_family(enc, f, items)?;
+        emit_family(sink, f, items)?;
     }
     Ok(())
 }

@@ -65,6 +65,75 @@ pub fn exposed_name(name: &str, kind: Kind) -> String {
     }
 }
 
+/// Where a family's samples go: the exposition, or a count of series (for the series cap).
+pub trait Sink {
+    fn family(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        samples: &mut dyn Iterator<Item = (Labels, Value)>,
+    ) -> fmt::Result;
+}
+
+impl Sink for DescriptorEncoder<'_> {
+    fn family(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        samples: &mut dyn Iterator<Item = (Labels, Value)>,
+    ) -> fmt::Result {
+        encode_samples(self, name, kind, help, samples)
+    }
+}
+
+/// Counts the series of each domain (by the `domain` label); other series are not counted.
+#[derive(Debug, Default)]
+pub struct DomainSeriesCounter {
+    pub per_domain: std::collections::HashMap<String, usize>,
+}
+
+impl Sink for DomainSeriesCounter {
+    fn family(
+        &mut self,
+        _: &str,
+        _: Kind,
+        _: &str,
+        samples: &mut dyn Iterator<Item = (Labels, Value)>,
+    ) -> fmt::Result {
+        for (labels, _) in samples {
+            if let Some((_, domain)) = labels.iter().find(|(k, _)| *k == "domain") {
+                *self.per_domain.entry(domain.clone()).or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends one family's ready samples to `sink`.
+pub fn emit(
+    sink: &mut dyn Sink,
+    name: &str,
+    kind: Kind,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels, Value)>,
+) -> fmt::Result {
+    sink.family(name, kind, help, &mut samples.into_iter())
+}
+
+/// Sends one table family over `items` to `sink`.
+pub fn emit_family<'i, T: 'i>(
+    sink: &mut dyn Sink,
+    family: &Family<T>,
+    items: impl IntoIterator<Item = (Labels, &'i T)>,
+) -> fmt::Result {
+    let samples = items
+        .into_iter()
+        .filter_map(|(labels, item)| Some((labels, (family.value)(item)?)));
+    emit(sink, family.name, family.kind, family.help, samples)
+}
+
 /// Encodes one family over `items`; a family without any sample is left out entirely.
 pub fn encode_family<'i, T: 'i>(
     enc: &mut DescriptorEncoder,

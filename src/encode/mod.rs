@@ -1,11 +1,14 @@
 //! Encoding: a snapshot becomes Prometheus text 0.0.4 and OpenMetrics 1.0 bytes (plain and
 //! gzipped), through a prometheus-client registry with one custom collector, once per cycle.
 
+mod cap;
 mod domain;
 mod events;
 mod exporter;
 pub mod family;
 mod host;
+mod job;
+pub mod kvm;
 pub mod states;
 
 use crate::exposition::Exposition;
@@ -20,30 +23,76 @@ use std::io::Write;
 use std::sync::Arc;
 
 /// Presents a snapshot to prometheus-client as const metrics.
-#[derive(Debug)]
-struct SnapshotCollector(Arc<Snapshot>);
+#[derive(Debug, Clone)]
+struct SnapshotCollector {
+    snapshot: Arc<Snapshot>,
+    /// The domains whose series are shown (indices); `None`: all of them.
+    shown: Option<Arc<Vec<usize>>>,
+    /// Series the series cap left out.
+    dropped: u64,
+}
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        exporter::encode(&mut enc, &self.0)?;
-        domain::encode(&mut enc, &self.0.domains, self.0.up)?;
-        events::encode(&mut enc, &self.0.events)?;
-        host::encode(&mut enc, &self.0.host)
+        let s = &self.snapshot;
+        exporter::encode(&mut enc, s)?;
+        cap::encode(&mut enc, self.dropped)?;
+        let shown: Vec<_> = match &self.shown {
+            None => s.domains.iter().collect(),
+            Some(indices) => indices.iter().map(|&i| &s.domains[i]).collect(),
+        };
+        domain::encode(&mut enc, &s.domains, &shown, s.up)?;
+        match &self.shown {
+            None => events::encode(&mut enc, &s.events)?,
+            Some(_) => {
+                let names: std::collections::HashSet<&str> =
+                    shown.iter().map(|d| d.name.as_str()).collect();
+                let mut visible = s.events.clone();
+                visible
+                    .domains
+                    .retain(|e| names.contains(e.domain.as_str()));
+                events::encode(&mut enc, &visible)?
+            }
+        }
+        host::encode(&mut enc, &s.host)
     }
 }
 
-/// Encodes `snapshot` in every format the server offers.
+fn registry(collector: SnapshotCollector) -> Registry {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector));
+    registry
+}
+
+/// Encodes `snapshot` in every format the server offers. Under a series cap that the
+/// snapshot exceeds, the text is encoded a second time without the domains that do not fit.
 pub fn encode(snapshot: Arc<Snapshot>) -> Exposition {
     let collected_at = snapshot.collected_at;
     let up = snapshot.up;
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector(snapshot)));
-    let mut text = String::new();
-    let mut openmetrics = String::new();
+    let mut collector = SnapshotCollector {
+        snapshot: snapshot.clone(),
+        shown: None,
+        dropped: 0,
+    };
     // Writing into a String cannot fail; an encoder error would be a bug in a family table.
-    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
-        .expect("encoding Prometheus text into a String");
-    prometheus_client::encoding::text::encode(&mut openmetrics, &registry)
+    let text_of = |c: &SnapshotCollector| {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry(c.clone()))
+            .expect("encoding Prometheus text into a String");
+        text
+    };
+    let mut text = text_of(&collector);
+    if let Some(max) = snapshot.max_series {
+        let total = cap::count_series(&text);
+        if total > max {
+            let (shown, dropped) = cap::choose(&snapshot, total, max);
+            collector.shown = Some(Arc::new(shown));
+            collector.dropped = dropped;
+            text = text_of(&collector);
+        }
+    }
+    let mut openmetrics = String::new();
+    prometheus_client::encoding::text::encode(&mut openmetrics, &registry(collector))
         .expect("encoding OpenMetrics into a String");
     Exposition {
         text_gzip: gzip(text.as_bytes()),
@@ -64,7 +113,9 @@ fn gzip(data: &[u8]) -> Bytes {
 /// Every family the exporter can expose, as (exposed name, type), for docs and tests.
 pub fn catalogue() -> Vec<(String, Kind)> {
     let mut all: Vec<(&str, Kind)> = exporter::FAMILIES.to_vec();
+    all.extend(cap::FAMILIES.iter().copied());
     all.extend(domain::OTHER_FAMILIES.iter().copied());
+    all.extend(kvm::FAMILIES.iter().copied());
     all.extend(events::FAMILIES.iter().copied());
     all.extend(host::families());
     all.extend(domain::DOMAIN_FAMILIES.iter().map(|f| (f.name, f.kind)));
@@ -72,6 +123,8 @@ pub fn catalogue() -> Vec<(String, Kind)> {
     all.extend(domain::BLOCK_FAMILIES.iter().map(|f| (f.name, f.kind)));
     all.extend(domain::INTERFACE_FAMILIES.iter().map(|f| (f.name, f.kind)));
     all.extend(domain::IOTHREAD_FAMILIES.iter().map(|f| (f.name, f.kind)));
+    all.extend(domain::VCPU_TOTAL_FAMILIES.iter().map(|f| (f.name, f.kind)));
+    all.extend(job::FAMILIES.iter().map(|f| (f.name, f.kind)));
     all.into_iter()
         .map(|(name, kind)| (family::exposed_name(name, kind), kind))
         .collect()

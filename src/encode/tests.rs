@@ -1,6 +1,7 @@
 //! Encoder tests on hand-built snapshots.
 
 use super::*;
+use crate::encode::{cap, kvm};
 use crate::snapshot::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
@@ -19,6 +20,15 @@ fn full_domain(name: &str) -> DomainStats {
             maximum_memory_bytes: Some(2 << 30),
             memory_bytes: Some(1 << 30),
             virtual_cpus: Some(2),
+            labels: vec![("team", "payments".into())],
+            openstack: Some(OpenStackInfo {
+                instance_name: "shop-1".into(),
+                flavor_name: "m1.small".into(),
+                user_name: "alice".into(),
+                user_id: "0c1e".into(),
+                project_name: "shop".into(),
+                project_id: "9f3a".into(),
+            }),
         },
         state: Some(DomainState {
             state: 3,
@@ -40,6 +50,11 @@ fn full_domain(name: &str) -> DomainStats {
                 delay_seconds: Some(0.25),
                 physical_cpu: Some(3),
             }],
+            totals: Some(VcpuTotals {
+                time_seconds: Some(3.0),
+                wait_seconds: Some(0.5),
+                delay_seconds: Some(0.25),
+            }),
         },
         balloon: BalloonStats {
             current_bytes: Some(1 << 30),
@@ -107,6 +122,47 @@ fn full_domain(name: &str) -> DomainStats {
             bytes_per_second: Some(1_048_576.0),
             vcpu_bytes_per_second: vec![(0, 524_288.0)],
         },
+        job: JobStats {
+            job_type: Some(2),
+            time_elapsed_seconds: Some(4.056),
+            time_remaining_seconds: Some(1.5),
+            data_total_bytes: Some(100),
+            data_processed_bytes: Some(40),
+            data_remaining_bytes: Some(60),
+            memory_total_bytes: Some(67_371_008),
+            memory_processed_bytes: Some(14_675_968),
+            memory_remaining_bytes: Some(52_695_040),
+            file_total_bytes: Some(10),
+            file_processed_bytes: Some(4),
+            file_remaining_bytes: Some(6),
+        },
+        kvm: KvmStats {
+            vm: vec![
+                kvm("mmu_cache_miss", true, KvmValue::Count(12)),
+                kvm("pages_4k", false, KvmValue::Count(3)),
+            ],
+            vcpus: vec![(
+                1,
+                vec![
+                    kvm("exits", true, KvmValue::Count(198)),
+                    kvm("halt_wait_seconds", true, KvmValue::Seconds(1.5)),
+                    kvm("guest_mode", false, KvmValue::Count(1)),
+                ],
+            )],
+            vcpu_totals: vec![
+                kvm("exits", true, KvmValue::Count(203)),
+                kvm("blocking", false, KvmValue::Count(2)),
+            ],
+        },
+    }
+}
+
+fn kvm(name: &str, cumulative: bool, value: KvmValue) -> KvmStat {
+    KvmStat {
+        name: name.into(),
+        cumulative,
+        peak: false,
+        value,
     }
 }
 
@@ -149,6 +205,7 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
             domains: domain_events,
             host: BTreeMap::from([((5, 1), 2), ((0, 0), 1)]),
         },
+        max_series: None,
     }
 }
 
@@ -170,7 +227,11 @@ fn families(text: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn a_full_snapshot_exposes_exactly_the_catalogue() {
     let text = text_of(full_snapshot(vec![full_domain("web")]));
-    let exposed: BTreeSet<String> = families(&text).into_iter().map(|(n, _)| n).collect();
+    // KVM families are named after the kernel's statistics: the catalogue has their patterns.
+    let exposed: BTreeSet<String> = families(&text)
+        .into_iter()
+        .map(|(n, _)| kvm::pattern_of(&n).unwrap_or(n))
+        .collect();
     let catalogue: BTreeSet<String> = catalogue().into_iter().map(|(n, _)| n).collect();
     assert_eq!(exposed, catalogue);
 }
@@ -203,11 +264,27 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_lifecycle_events_total{event=\"defined\",detail=\"added\"} 1",
         "libvirt_exporter_web_config_reload_success 0",
         "libvirt_exporter_web_config_last_reload_success_timestamp_seconds 1700000000.0",
+        "libvirt_exporter_dropped_series 0",
+        "libvirt_domain_job_info_type{domain=\"web\"} 2",
+        "libvirt_domain_job_info_time_elapsed_seconds{domain=\"web\"} 4.056",
+        "libvirt_domain_job_info_memory_processed_bytes{domain=\"web\"} 14675968",
+        "libvirt_domain_job_info_file_remaining_bytes{domain=\"web\"} 6",
+        "libvirt_domain_vcpus_time_seconds_total{domain=\"web\"} 3.0",
+        "libvirt_domain_vcpus_delay_seconds_total{domain=\"web\"} 0.25",
+        "libvirt_domain_kvm_mmu_cache_miss_total{domain=\"web\"} 12",
+        "libvirt_domain_kvm_pages_4k{domain=\"web\"} 3",
+        "libvirt_domain_vcpu_kvm_exits_total{domain=\"web\",vcpu=\"1\"} 198",
+        "libvirt_domain_vcpu_kvm_halt_wait_seconds_total{domain=\"web\",vcpu=\"1\"} 1.5",
+        "libvirt_domain_vcpu_kvm_guest_mode{domain=\"web\",vcpu=\"1\"} 1",
+        "libvirt_domain_vcpus_kvm_exits_total{domain=\"web\"} 203",
+        "libvirt_domain_vcpus_kvm_blocking{domain=\"web\"} 2",
+        "libvirt_domain_dirty_rate_calc_start_time_seconds{domain=\"web\"} 1700000000",
+        "libvirt_domain_openstack_info{domain=\"web\",instance_name=\"shop-1\",instance_id=\"11111111-2222-3333-4444-555555555555\",flavor_name=\"m1.small\",user_name=\"alice\",user_id=\"0c1e\",project_name=\"shop\",project_id=\"9f3a\"} 1",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
     assert!(text.contains(
-        "libvirt_domain_info{domain=\"web\",uuid=\"11111111-2222-3333-4444-555555555555\",os_type=\"hvm\",os_type_arch=\"x86_64\",os_type_machine=\"pc-q35\",persistent=\"true\",autostart=\"false\"} 1"
+        "libvirt_domain_info{domain=\"web\",uuid=\"11111111-2222-3333-4444-555555555555\",os_type=\"hvm\",os_type_arch=\"x86_64\",os_type_machine=\"pc-q35\",persistent=\"true\",autostart=\"false\",team=\"payments\"} 1"
     ), "{text}");
     assert!(text.contains("libvirt_domain_interface_stats_info{domain=\"web\",target_device=\"vnet0\",interface_type=\"network\",source_network=\"lab-net\",source_bridge=\"virbr-lab\",mac_address=\"52:54:00:00:00:01\",model_type=\"virtio\"} 1"));
 }
@@ -283,4 +360,70 @@ fn openmetrics_ends_with_eof_and_gzip_round_trips() {
     .unwrap();
     assert_eq!(plain.as_bytes(), &e.text[..]);
     assert!(e.up);
+}
+
+fn capped(domains: Vec<DomainStats>, max: Option<usize>) -> String {
+    let mut s = full_snapshot(domains);
+    s.max_series = max;
+    text_of(s)
+}
+
+fn shown_domains(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.split("domain=\"").nth(1))
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_series_cap_leaves_out_whole_domains_in_name_order() {
+    let names = ["c", "a", "d", "b"];
+    let domains = || names.iter().map(|n| full_domain(n)).collect::<Vec<_>>();
+    let uncapped = capped(domains(), None);
+    let total = cap::count_series(&uncapped);
+    let one = cap::count_series(&capped(vec![full_domain("a")], None));
+    let none = cap::count_series(&capped(vec![], None));
+    let per_domain = one - none;
+    // Room for the fixed series, the domain counts and two and a half domains.
+    let max = none + 2 * per_domain + per_domain / 2;
+    let text = capped(domains(), Some(max));
+    assert_eq!(
+        shown_domains(&text),
+        BTreeSet::from(["a".into(), "b".into()])
+    );
+    assert!(cap::count_series(&text) <= max);
+    assert!(text.contains(&format!(
+        "libvirt_exporter_dropped_series {}\n",
+        2 * per_domain
+    )));
+    assert!(
+        text.contains("libvirt_domains 4\n"),
+        "counts keep every domain"
+    );
+    assert!(text.contains("libvirt_domains_by_state{state=\"paused\"} 4\n"));
+    assert!(
+        text.contains("libvirt_up 1\n"),
+        "the exporter's own families stay"
+    );
+    // A cap that every series fits under changes nothing.
+    assert_eq!(capped(domains(), Some(total)), uncapped);
+    // A cap below the fixed series drops every domain but nothing else.
+    let tiny = capped(domains(), Some(1));
+    assert!(shown_domains(&tiny).is_empty());
+    assert!(tiny.contains(&format!(
+        "libvirt_exporter_dropped_series {}\n",
+        4 * per_domain
+    )));
+    assert!(tiny.contains("libvirt_exporter_build_info"));
+}
+
+#[test]
+fn series_per_domain_counts_what_is_encoded() {
+    let d = full_domain("a");
+    let one = cap::count_series(&capped(vec![d.clone()], None));
+    let none = cap::count_series(&capped(vec![], None));
+    assert_eq!(
+        cap::series_per_domain(&full_snapshot(vec![d])),
+        vec![one - none]
+    );
 }

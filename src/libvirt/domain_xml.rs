@@ -1,4 +1,5 @@
-//! What the exporter reads from a domain's XML: OS type, disks and network interfaces.
+//! What the exporter reads from a domain's XML: OS type, disks, network interfaces and
+//! OpenStack Nova's metadata.
 //!
 //! Parsed with roxmltree; anything unexpected is skipped rather than failing the domain.
 
@@ -10,6 +11,27 @@ pub struct DomainXml {
     pub machine: Option<String>,
     pub disks: Vec<DiskXml>,
     pub interfaces: Vec<InterfaceXml>,
+    /// `<metadata><nova:instance>`, written by OpenStack Nova.
+    pub nova: Option<NovaXml>,
+}
+
+/// Namespaces of Nova's `<instance>` element start with this (1.0 and 1.1 exist; later
+/// versions are read the same way).
+pub const NOVA_NAMESPACE_PREFIX: &str = "http://openstack.org/xmlns/libvirt/nova/";
+
+/// The parts of Nova's metadata the exporter exposes; empty strings where Nova wrote nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NovaXml {
+    /// `<nova:name>`: the instance's display name.
+    pub name: String,
+    /// `<nova:flavor name>`.
+    pub flavor: String,
+    /// `<nova:owner><nova:user uuid>NAME</nova:user>`.
+    pub user_name: String,
+    pub user_id: String,
+    /// `<nova:owner><nova:project uuid>NAME</nova:project>`.
+    pub project_name: String,
+    pub project_id: String,
 }
 
 /// One `<disk>` of device kind disk/cdrom/floppy/lun.
@@ -49,6 +71,7 @@ impl DomainXml {
             out.arch = attr(os_type, "arch");
             out.machine = attr(os_type, "machine");
         }
+        out.nova = child(root, "metadata").and_then(parse_nova);
         if let Some(devices) = child(root, "devices") {
             for node in devices.children().filter(|n| n.is_element()) {
                 match node.tag_name().name() {
@@ -88,6 +111,43 @@ fn parse_interface(iface: roxmltree::Node) -> InterfaceXml {
         bridge: source.and_then(|s| attr(s, "bridge")),
         model: child(iface, "model").and_then(|m| attr(m, "type")),
     }
+}
+
+/// A child element in one of Nova's namespaces.
+fn nova_child<'a, 'i>(
+    parent: roxmltree::Node<'a, 'i>,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
+    parent.children().find(|n| {
+        n.is_element()
+            && n.tag_name().name() == name
+            && n.tag_name()
+                .namespace()
+                .is_some_and(|ns| ns.starts_with(NOVA_NAMESPACE_PREFIX))
+    })
+}
+
+fn parse_nova(metadata: roxmltree::Node) -> Option<NovaXml> {
+    let instance = nova_child(metadata, "instance")?;
+    let text = |n: Option<roxmltree::Node>| {
+        n.and_then(|n| n.text())
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default()
+    };
+    let uuid = |n: Option<roxmltree::Node>| n.and_then(|n| attr(n, "uuid")).unwrap_or_default();
+    let owner = nova_child(instance, "owner");
+    let user = owner.and_then(|o| nova_child(o, "user"));
+    let project = owner.and_then(|o| nova_child(o, "project"));
+    Some(NovaXml {
+        name: text(nova_child(instance, "name")),
+        flavor: nova_child(instance, "flavor")
+            .and_then(|f| attr(f, "name"))
+            .unwrap_or_default(),
+        user_name: text(user),
+        user_id: uuid(user),
+        project_name: text(project),
+        project_id: uuid(project),
+    })
 }
 
 fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
@@ -148,6 +208,53 @@ mod tests {
         assert_eq!(d.interfaces[0].model.as_deref(), Some("virtio"));
         assert_eq!(d.interfaces[1].network.as_deref(), Some("default"));
         assert_eq!(d.interfaces[1].target_device, None);
+    }
+
+    fn nova_domain(version: &str) -> String {
+        format!(
+            r#"<domain type='kvm'><name>instance-0000002a</name><metadata>
+              <lab:x xmlns:lab="urn:lab"><lab:name>not nova</lab:name></lab:x>
+              <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/{version}">
+                <nova:package version="27.1.0"/>
+                <nova:name>web "1"</nova:name>
+                <nova:creationTime>2024-01-01 00:00:00</nova:creationTime>
+                <nova:flavor name="m1.small"><nova:memory>2048</nova:memory></nova:flavor>
+                <nova:owner>
+                  <nova:user uuid="0c1e">alice</nova:user>
+                  <nova:project uuid="9f3a">shop</nova:project>
+                </nova:owner>
+                <nova:root type="image" uuid="cafe"/>
+              </nova:instance></metadata></domain>"#
+        )
+    }
+
+    #[test]
+    fn nova_metadata_of_both_namespace_versions_is_read() {
+        for version in ["1.0", "1.1"] {
+            let d = DomainXml::parse(&nova_domain(version)).unwrap();
+            assert_eq!(
+                d.nova,
+                Some(NovaXml {
+                    name: "web \"1\"".into(),
+                    flavor: "m1.small".into(),
+                    user_name: "alice".into(),
+                    user_id: "0c1e".into(),
+                    project_name: "shop".into(),
+                    project_id: "9f3a".into(),
+                }),
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_or_foreign_metadata_is_no_nova() {
+        assert_eq!(DomainXml::parse(XML).unwrap().nova, None);
+        let foreign = nova_domain("1.1").replace("openstack.org", "example.org");
+        assert_eq!(DomainXml::parse(&foreign).unwrap().nova, None);
+        let partial = r#"<domain><metadata><n:instance xmlns:n="http://openstack.org/xmlns/libvirt/nova/1.1"><n:name>x</n:name></n:instance></metadata></domain>"#;
+        let nova = DomainXml::parse(partial).unwrap().nova.unwrap();
+        assert_eq!((nova.name.as_str(), nova.flavor.as_str()), ("x", ""));
     }
 
     #[test]

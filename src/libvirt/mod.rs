@@ -10,14 +10,15 @@ pub mod host_xml;
 pub use error::LibvirtError;
 pub use ffi::{
     library_version, silence_default_error_printer, start_event_loop, BlockInfoRaw, BlockStatsRaw,
-    Connection, Domain, DomainInfoRaw, InterfaceStatsRaw, LifecycleEvent, ParamValue, StatsRecord,
-    Subscription, TypedParam, VcpuInfoRaw,
+    Connection, Domain, DomainInfoRaw, InterfaceStatsRaw, JobStatsRaw, LifecycleEvent, ParamValue,
+    StatsRecord, Subscription, TypedParam, VcpuInfoRaw,
 };
 pub use ffi::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
 
 /// libvirt's constants, re-exported so no other module needs `virt::sys`.
 pub mod consts {
     pub use virt::sys::{
+        VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE as STATS_ACTIVE_ONLY,
         VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS as STATS_ENFORCE,
         VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT as STATS_NOWAIT,
         VIR_CONNECT_LIST_DOMAINS_AUTOSTART as LIST_AUTOSTART,
@@ -26,7 +27,7 @@ pub mod consts {
         VIR_DOMAIN_STATS_CPU_TOTAL as GROUP_CPU, VIR_DOMAIN_STATS_DIRTYRATE as GROUP_DIRTYRATE,
         VIR_DOMAIN_STATS_INTERFACE as GROUP_INTERFACE, VIR_DOMAIN_STATS_IOTHREAD as GROUP_IOTHREAD,
         VIR_DOMAIN_STATS_PERF as GROUP_PERF, VIR_DOMAIN_STATS_STATE as GROUP_STATE,
-        VIR_DOMAIN_STATS_VCPU as GROUP_VCPU,
+        VIR_DOMAIN_STATS_VCPU as GROUP_VCPU, VIR_DOMAIN_STATS_VM as GROUP_VM,
     };
     pub use virt::sys::{
         VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON as MEM_ACTUAL_BALLOON,

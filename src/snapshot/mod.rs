@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub host: HostStats,
     /// Domain lifecycle events counted since the exporter started.
     pub events: EventStats,
+    /// `--web.max-series`: at most this many series per scrape; whole domains beyond it are
+    /// left out (see `encode::cap`). `None`: no cap.
+    pub max_series: Option<usize>,
 }
 
 /// The outcome of one collector in one cycle.
@@ -81,6 +84,10 @@ pub struct DomainStats {
     pub perf: BTreeMap<String, u64>,
     pub iothreads: Vec<IoThreadStats>,
     pub dirty_rate: DirtyRateStats,
+    /// The job running on the domain (migration, dump, save...), active domains only.
+    pub job: JobStats,
+    /// KVM's own statistics from QEMU's `query-stats` (opt-in `vm` collector).
+    pub kvm: KvmStats,
 }
 
 /// Static attributes of a domain, mostly from its XML.
@@ -94,6 +101,22 @@ pub struct DomainInfo {
     pub maximum_memory_bytes: Option<u64>,
     pub memory_bytes: Option<u64>,
     pub virtual_cpus: Option<u32>,
+    /// `--domain.label` values, in the order the labels were given (name, value).
+    pub labels: Vec<(&'static str, String)>,
+    /// OpenStack Nova's metadata, when `--libvirt.metadata.nova` is on and the domain has it.
+    pub openstack: Option<OpenStackInfo>,
+}
+
+/// What OpenStack Nova writes into a domain's `<metadata>` (namespace
+/// `http://openstack.org/xmlns/libvirt/nova/1.x`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenStackInfo {
+    pub instance_name: String,
+    pub flavor_name: String,
+    pub user_name: String,
+    pub user_id: String,
+    pub project_name: String,
+    pub project_id: String,
 }
 
 /// libvirt's run state and the reason for it, as the raw numbers libvirt reports.
@@ -115,6 +138,67 @@ pub struct VcpuStats {
     pub current: Option<u32>,
     pub maximum: Option<u32>,
     pub vcpus: Vec<Vcpu>,
+    /// Sums over all vCPUs, instead of `vcpus`, with `--collector.vcpu.per-domain`.
+    pub totals: Option<VcpuTotals>,
+}
+
+/// Per-vCPU times summed over the domain's vCPUs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VcpuTotals {
+    pub time_seconds: Option<f64>,
+    pub wait_seconds: Option<f64>,
+    pub delay_seconds: Option<f64>,
+}
+
+/// The current job of a domain, from `virDomainGetJobStats`, in bytes and seconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobStats {
+    /// 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled.
+    pub job_type: Option<u32>,
+    pub time_elapsed_seconds: Option<f64>,
+    pub time_remaining_seconds: Option<f64>,
+    pub data_total_bytes: Option<u64>,
+    pub data_processed_bytes: Option<u64>,
+    pub data_remaining_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub memory_processed_bytes: Option<u64>,
+    pub memory_remaining_bytes: Option<u64>,
+    pub file_total_bytes: Option<u64>,
+    pub file_processed_bytes: Option<u64>,
+    pub file_remaining_bytes: Option<u64>,
+}
+
+/// The most KVM statistics kept per level (VM, vCPU), so the number of families stays
+/// bounded whatever the host kernel reports (Linux 6.1 on x86 has 16 and 44).
+pub const MAX_KVM_STATS: usize = 100;
+
+/// KVM statistics of a domain: for the whole VM and for each vCPU.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KvmStats {
+    pub vm: Vec<KvmStat>,
+    /// Per vCPU (index, statistics), unless folded into `vcpu_totals`.
+    pub vcpus: Vec<(u32, Vec<KvmStat>)>,
+    /// The per-vCPU statistics folded over all vCPUs (`--collector.vcpu.per-domain`).
+    pub vcpu_totals: Vec<KvmStat>,
+}
+
+/// One KVM statistic, already named for Prometheus (`exits`, `halt_wait_seconds`...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KvmStat {
+    /// Metric name suffix: lower case letters, digits and `_`, the unit included.
+    pub name: String,
+    /// Cumulative (`.sum`): a counter; otherwise (`.cur`, `.max`) a gauge.
+    pub cumulative: bool,
+    /// Whether QEMU reports a peak (`.max`), folded as a maximum rather than a sum.
+    pub peak: bool,
+    pub value: KvmValue,
+}
+
+/// A KVM statistic's value: a count, or a time converted from nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KvmValue {
+    Count(u64),
+    Seconds(f64),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -201,6 +285,7 @@ pub struct IoThreadStats {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirtyRateStats {
     pub calc_status: Option<u32>,
+    /// QEMU's `start-time`: seconds on the host's monotonic clock (since boot), not Unix time.
     pub calc_start_time_seconds: Option<u64>,
     pub calc_period_seconds: Option<u64>,
     /// Dirty rate of the whole guest, bytes per second.

@@ -128,12 +128,15 @@ impl Exporter {
 
 impl Exporter {
     /// Like [`Exporter::next_snapshot`], but waits for one in which no domain was skipped for
-    /// being busy (other tests' `virsh` calls hold domain jobs that NOWAIT steps around).
+    /// being busy (other tests' `virsh` calls hold domain jobs that NOWAIT steps around), from
+    /// a cycle that finished in time: stale data served with `libvirt_up 0` does not carry
+    /// its cycle's busy count.
     pub fn next_complete_snapshot(&self) -> Metrics {
         let now = unix_now();
         self.wait_for("a complete collection after now", |m| {
             m.value("libvirt_exporter_last_collection_timestamp_seconds", &[])
                 .is_some_and(|t| t >= now)
+                && m.value("libvirt_up", &[]) == Some(1.0)
                 && m.value("libvirt_exporter_incomplete_domains", &[("reason", "busy")])
                     == Some(0.0)
         })

@@ -7,8 +7,10 @@
 //! before libvirt's memory is released.
 
 mod events;
+mod jobs;
 
 pub use events::{start_event_loop, LifecycleEvent, Subscription};
+pub use jobs::JobStatsRaw;
 
 use super::error::LibvirtError;
 use std::ffi::{c_int, c_uint, CStr};
@@ -222,7 +224,10 @@ impl Drop for RecordList {
 ///
 /// # Safety
 /// `params` must point to `n` initialised `virTypedParameter`s (or be NULL with `n <= 0`).
-unsafe fn copy_params(params: *const sys::virTypedParameter, n: c_int) -> Vec<TypedParam> {
+pub(super) unsafe fn copy_params(
+    params: *const sys::virTypedParameter,
+    n: c_int,
+) -> Vec<TypedParam> {
     if params.is_null() || n <= 0 {
         return Vec::new();
     }
