@@ -15,6 +15,7 @@ use crate::encode;
 use crate::exposition::Published;
 use crate::libvirt::{self, Connection, LibvirtError, LifecycleEvent, Subscription};
 use crate::snapshot::{CollectorOutcome, DomainStats, ExporterStats, Snapshot};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -230,6 +231,8 @@ struct LastGood {
     at: Instant,
     started_at: SystemTime,
     domains: Vec<DomainStats>,
+    /// What that cycle said about domains it reported in part, served along with them.
+    incomplete: BTreeMap<String, u64>,
 }
 
 impl Clock {
@@ -323,13 +326,14 @@ impl Clock {
                     last_success: Some(result.started_at),
                     domains: cycle.domains.clone(),
                     collectors: cycle.outcomes,
-                    domain_errors: cycle.incomplete,
+                    domain_errors: cycle.incomplete.clone(),
                     ..Snapshot::default()
                 };
                 self.last_good = Some(LastGood {
                     at: Instant::now(),
                     started_at: result.started_at,
                     domains: cycle.domains,
+                    incomplete: cycle.incomplete,
                 });
                 self.publish(snapshot);
             }
@@ -351,6 +355,7 @@ impl Clock {
             collected_at: fresh.map(|g| g.started_at),
             last_success: self.last_good.as_ref().map(|g| g.started_at),
             domains: fresh.map(|g| g.domains.clone()).unwrap_or_default(),
+            domain_errors: fresh.map(|g| g.incomplete.clone()).unwrap_or_default(),
             collectors: vec![CollectorOutcome {
                 name: "domains".into(),
                 success: false,
@@ -404,5 +409,66 @@ mod tests {
         assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
         b.reset();
         assert_eq!(b.remaining(), None);
+    }
+
+    fn new_clock(max_age: Duration) -> (Clock, Arc<Published>) {
+        let published = Arc::new(Published::new("test:///default"));
+        let config = CollectConfig {
+            libvirt_uri: "test:///default".into(),
+            read_only: true,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            max_age,
+            domains: Default::default(),
+        };
+        let (_tx, rx) = mpsc::channel();
+        let clock = Clock::new(
+            config,
+            published.clone(),
+            Arc::default(),
+            rx,
+            Arc::new(AtomicBool::new(true)),
+        );
+        (clock, published)
+    }
+
+    fn text(published: &Published) -> String {
+        String::from_utf8(published.load().text.to_vec()).unwrap()
+    }
+
+    fn good_cycle() -> CycleResult {
+        let domain = DomainStats {
+            name: "web".into(),
+            uuid: "u".into(),
+            ..DomainStats::default()
+        };
+        CycleResult {
+            started_at: SystemTime::now(),
+            outcome: Ok(DomainCycle {
+                domains: vec![domain],
+                outcomes: vec![],
+                incomplete: BTreeMap::from([("busy".to_string(), 1)]),
+            }),
+        }
+    }
+
+    #[test]
+    fn stale_data_is_served_with_what_its_cycle_said_until_max_age() {
+        let (mut clock, published) = new_clock(Duration::from_secs(3600));
+        clock.publish_result(good_cycle());
+        clock.publish_stale();
+        let stale = text(&published);
+        assert!(stale.contains("libvirt_up 0\n"), "{stale}");
+        assert!(stale.contains("libvirt_domains 1\n"));
+        assert!(stale.contains("libvirt_exporter_incomplete_domains{reason=\"busy\"} 1\n"));
+
+        let (mut clock, published) = new_clock(Duration::ZERO);
+        clock.publish_result(good_cycle());
+        std::thread::sleep(Duration::from_millis(5));
+        clock.publish_stale();
+        let expired = text(&published);
+        assert!(!expired.contains("domain=\"web\""), "{expired}");
+        assert!(!expired.contains("libvirt_domains"), "unknown, not zero");
+        assert!(expired.contains("libvirt_exporter_incomplete_domains{reason=\"busy\"} 0\n"));
     }
 }
