@@ -448,8 +448,8 @@ async fn slow_header_client_is_cut_off() {
         {
             return;
         }
-        // Well under every size limit; only time is against it.
-        for _ in 0..100 {
+        // Well under every size limit, and longer than LIMIT: only the timeout can end it.
+        for _ in 0..300 {
             tokio::time::sleep(Duration::from_millis(50)).await;
             if wr.write_all(b"X-Drip: 1\r\n").await.is_err() {
                 return;
@@ -457,17 +457,14 @@ async fn slow_header_client_is_cut_off() {
         }
     });
     let mut got = Vec::new();
-    let _ = timeout(LIMIT, rd.read_to_end(&mut got)).await;
+    let closed = timeout(LIMIT, rd.read_to_end(&mut got)).await.is_ok();
     let elapsed = started.elapsed();
     dribble.abort();
+    assert!(closed, "the server never cut the slow client off");
     assert!(!String::from_utf8_lossy(&got).contains(" 200 "), "{got:?}");
     assert!(
         elapsed >= Duration::from_millis(400),
         "cut off too early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "cut off too late: {elapsed:?}"
     );
     server.stop().await;
 }
@@ -485,10 +482,10 @@ async fn slow_header_on_keep_alive_connection_is_cut_off() {
         .await
         .unwrap();
     assert_eq!(read_response(&mut stream, false).await.status, 200);
-    let started = Instant::now();
     let (mut rd, mut wr) = stream.into_split();
     let dribble = tokio::spawn(async move {
-        for line in std::iter::once("GET /metrics HTTP/1.1\r\n").chain(["X-Drip: 1\r\n"; 100]) {
+        // Longer than LIMIT: only the header timeout can end it.
+        for line in std::iter::once("GET /metrics HTTP/1.1\r\n").chain(["X-Drip: 1\r\n"; 300]) {
             if wr.write_all(line.as_bytes()).await.is_err() {
                 return;
             }
@@ -496,14 +493,10 @@ async fn slow_header_on_keep_alive_connection_is_cut_off() {
         }
     });
     let mut got = Vec::new();
-    let _ = timeout(LIMIT, rd.read_to_end(&mut got)).await;
-    let elapsed = started.elapsed();
+    let closed = timeout(LIMIT, rd.read_to_end(&mut got)).await.is_ok();
     dribble.abort();
+    assert!(closed, "the server never cut the slow client off");
     assert!(!String::from_utf8_lossy(&got).contains(" 200 "), "{got:?}");
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "cut off too late: {elapsed:?}"
-    );
     server.stop().await;
 }
 
@@ -519,10 +512,6 @@ async fn silent_client_is_cut_off() {
     assert!(
         elapsed >= Duration::from_millis(400),
         "cut off too early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "cut off too late: {elapsed:?}"
     );
     server.stop().await;
 }
@@ -545,10 +534,6 @@ async fn idle_keep_alive_connection_is_closed() {
     assert!(
         elapsed >= Duration::from_millis(400),
         "closed too early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "closed too late: {elapsed:?}"
     );
     server.stop().await;
 }
