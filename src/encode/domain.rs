@@ -2,26 +2,15 @@
 //! threads, dirty rate, jobs and KVM statistics. Names keep the common core of the older
 //! libvirt exporters.
 
-use super::family::{emit, emit_family, DomainSeriesCounter, Family, Kind, Labels, Sink, Value};
+use super::family::{
+    emit, emit_family, family, DomainSeriesCounter, Family, Kind, Labels, Sink, Value,
+};
 use super::states::{reason_name, state_name, STATE_NAMES};
 use super::{job, kvm};
 use crate::snapshot::{BlockStats, DomainStats, InterfaceStats, IoThreadStats, Vcpu};
 use std::fmt;
 
 use Kind::{Counter, Gauge};
-
-/// A table entry: `family!(name, kind, help, |item: Type| Option<value>)`.
-macro_rules! family {
-    ($name:literal, $kind:expr, $help:literal, |$x:ident: $t:ty| $value:expr) => {
-        Family::<$t> {
-            name: $name,
-            kind: $kind,
-            help: $help,
-            value: |$x: &$t| $value.map(Value::from),
-        }
-    };
-}
-pub(super) use family;
 
 pub const DOMAIN_FAMILIES: &[Family<DomainStats>] = &[
     family!("libvirt_domain_info_maximum_memory_bytes", Gauge, "Maximum memory of the domain, in bytes.", |d: DomainStats| d.info.maximum_memory_bytes),

@@ -1,6 +1,6 @@
 //! Lifecycle event families: counters per domain, event and detail, and host totals.
 
-use super::family::{encode_samples, Kind, Value};
+use super::family::{emit, Kind, Value};
 use super::states::event_names;
 use crate::snapshot::EventStats;
 use prometheus_client::encoding::DescriptorEncoder;
@@ -14,14 +14,14 @@ pub const FAMILIES: &[(&str, Kind)] = &[
 ];
 
 pub fn encode(enc: &mut DescriptorEncoder, events: &EventStats) -> fmt::Result {
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_events_subscribed",
         Kind::Gauge,
         "Whether the libvirt connection delivers domain lifecycle events (1) or not (0).",
         [(Vec::new(), Value::from(events.subscribed))],
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_domain_lifecycle_events",
         Kind::Counter,
@@ -38,7 +38,7 @@ pub fn encode(enc: &mut DescriptorEncoder, events: &EventStats) -> fmt::Result {
             })
         }),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_lifecycle_events",
         Kind::Counter,

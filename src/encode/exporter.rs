@@ -1,7 +1,7 @@
 //! The exporter's own families: libvirt reachability, collector timings, build info,
 //! collection timestamps and process statistics.
 
-use super::family::{encode_samples, Kind, Labels, Value};
+use super::family::{emit, Kind, Labels, Value};
 use crate::snapshot::Snapshot;
 use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt;
@@ -54,7 +54,7 @@ fn one(value: impl Into<Value>) -> [(Labels, Value); 1] {
 }
 
 pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
-    encode_samples(
+    emit(
         enc,
         "libvirt_up",
         Kind::Gauge,
@@ -69,7 +69,7 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
             e.libvirt_library_version.clone().unwrap_or_default(),
         ),
     ];
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_build",
         Kind::Info,
@@ -77,7 +77,7 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
         [(build, Value::Int(1))],
     )?;
     let by_collector = |o: &crate::snapshot::CollectorOutcome| vec![("collector", o.name.clone())];
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_collector_duration_seconds",
         Kind::Gauge,
@@ -86,7 +86,7 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
             .iter()
             .map(|o| (by_collector(o), o.duration.as_secs_f64().into())),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_collector_success",
         Kind::Gauge,
@@ -98,7 +98,7 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
     let stamp = |t: Option<SystemTime>| t.map(|t| one(unix_seconds(t))).into_iter().flatten();
     let help =
         format!("When the last collection cycle started, as a Unix timestamp. {SNAPSHOT_NOTE}");
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_last_collection_timestamp_seconds",
         Kind::Gauge,
@@ -108,14 +108,14 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
     let help = format!(
         "When a collection cycle last reached libvirt, as a Unix timestamp. {SNAPSHOT_NOTE}"
     );
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_last_success_timestamp_seconds",
         Kind::Gauge,
         &help,
         stamp(s.last_success),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_incomplete_domains",
         Kind::Gauge,
@@ -125,28 +125,28 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
             (vec![("reason", r.to_string())], Value::Int(n))
         }),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_collections",
         Kind::Counter,
         "Collection cycles finished since the exporter started.",
         one(e.cycles),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_collection_failures",
         Kind::Counter,
         "Collection cycles that could not reach libvirt.",
         one(e.failed_cycles),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_web_config_reload_success",
         Kind::Gauge,
         "Whether the latest version of --web.config.file is in force (1) or was refused (0), in which case the last good one still is.",
         e.web_config_reload_success.map(one).into_iter().flatten(),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_exporter_web_config_last_reload_success_timestamp_seconds",
         Kind::Gauge,
@@ -157,42 +157,42 @@ pub fn encode(enc: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
             .flatten(),
     )?;
     let opt = |v: Option<u64>| v.map(one).into_iter().flatten();
-    encode_samples(
+    emit(
         enc,
         "process_resident_memory_bytes",
         Kind::Gauge,
         "Resident memory size in bytes.",
         opt(e.resident_memory_bytes),
     )?;
-    encode_samples(
+    emit(
         enc,
         "process_virtual_memory_bytes",
         Kind::Gauge,
         "Virtual memory size in bytes.",
         opt(e.virtual_memory_bytes),
     )?;
-    encode_samples(
+    emit(
         enc,
         "process_cpu_seconds",
         Kind::Counter,
         "User and system CPU time spent, in seconds.",
         e.cpu_seconds.map(one).into_iter().flatten(),
     )?;
-    encode_samples(
+    emit(
         enc,
         "process_open_fds",
         Kind::Gauge,
         "Number of open file descriptors.",
         opt(e.open_fds),
     )?;
-    encode_samples(
+    emit(
         enc,
         "process_max_fds",
         Kind::Gauge,
         "Maximum number of open file descriptors.",
         opt(e.max_fds),
     )?;
-    encode_samples(
+    emit(
         enc,
         "process_start_time_seconds",
         Kind::Gauge,

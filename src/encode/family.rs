@@ -45,6 +45,19 @@ impl From<bool> for Value {
     }
 }
 
+/// A table entry: `family!(name, kind, help, |item: Type| Option<value>)`.
+macro_rules! family {
+    ($name:literal, $kind:expr, $help:literal, |$x:ident: $t:ty| $value:expr) => {
+        $crate::encode::family::Family::<$t> {
+            name: $name,
+            kind: $kind,
+            help: $help,
+            value: |$x: &$t| $value.map($crate::encode::family::Value::from),
+        }
+    };
+}
+pub(crate) use family;
+
 /// A family whose value comes from an item of type `T` (a domain, a disk, a vCPU...).
 pub struct Family<T> {
     pub name: &'static str,
@@ -84,7 +97,7 @@ impl Sink for DescriptorEncoder<'_> {
         help: &str,
         samples: &mut dyn Iterator<Item = (Labels, Value)>,
     ) -> fmt::Result {
-        encode_samples(self, name, kind, help, samples)
+        write_samples(self, name, kind, help, samples)
     }
 }
 
@@ -134,20 +147,8 @@ pub fn emit_family<'i, T: 'i>(
     emit(sink, family.name, family.kind, family.help, samples)
 }
 
-/// Encodes one family over `items`; a family without any sample is left out entirely.
-pub fn encode_family<'i, T: 'i>(
-    enc: &mut DescriptorEncoder,
-    family: &Family<T>,
-    items: impl IntoIterator<Item = (Labels, &'i T)>,
-) -> fmt::Result {
-    let samples = items
-        .into_iter()
-        .filter_map(|(labels, item)| Some((labels, (family.value)(item)?)));
-    encode_samples(enc, family.name, family.kind, family.help, samples)
-}
-
-/// Encodes one family from ready samples; nothing at all when there are none.
-pub fn encode_samples(
+/// Writes one family from ready samples; nothing at all when there are none.
+fn write_samples(
     enc: &mut DescriptorEncoder,
     name: &str,
     kind: Kind,

@@ -1,23 +1,12 @@
 //! Host families: storage pools and volumes, virtual networks, the node, versions.
 //! Pool names keep inovex's, the versions family Tinkoff's.
 
-use super::family::{encode_family, encode_samples, Family, Kind, Labels, Value};
+use super::family::{emit, emit_family, family, Family, Kind, Labels, Value};
 use crate::snapshot::{HostStats, NetworkStats, NodeStats, PoolStats, VolumeStats};
 use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt;
 
 use Kind::{Counter, Gauge, Info};
-
-macro_rules! family {
-    ($name:literal, $kind:expr, $help:literal, |$x:ident: $t:ty| $value:expr) => {
-        Family::<$t> {
-            name: $name,
-            kind: $kind,
-            help: $help,
-            value: |$x: &$t| $value.map(Value::from),
-        }
-    };
-}
 
 const POOL_FAMILIES: &[Family<PoolStats>] = &[
     family!("libvirt_storage_pool_state", Gauge, "State of the storage pool (0 inactive, 1 building, 2 running, 3 degraded, 4 inaccessible).", |p: PoolStats| p.state),
@@ -161,7 +150,7 @@ pub fn encode(enc: &mut DescriptorEncoder, host: &HostStats) -> fmt::Result {
             ("libvirtd_running", opt(&v.daemon)),
             ("hypervisor_running", opt(&v.hypervisor)),
         ];
-        encode_samples(
+        emit(
             enc,
             "libvirt_versions",
             Info,
@@ -173,7 +162,7 @@ pub fn encode(enc: &mut DescriptorEncoder, host: &HostStats) -> fmt::Result {
 }
 
 fn encode_pools(enc: &mut DescriptorEncoder, pools: &[PoolStats]) -> fmt::Result {
-    encode_samples(
+    emit(
         enc,
         "libvirt_storage_pool",
         Info,
@@ -193,14 +182,14 @@ fn encode_pools(enc: &mut DescriptorEncoder, pools: &[PoolStats]) -> fmt::Result
         let items = pools
             .iter()
             .map(|p| (vec![("storage_pool", p.name.clone())], p));
-        encode_family(enc, f, items)?;
+        emit_family(enc, f, items)?;
     }
     Ok(())
 }
 
 fn encode_volumes(enc: &mut DescriptorEncoder, volumes: &[VolumeStats]) -> fmt::Result {
     let key = |v: &VolumeStats| vec![("storage_pool", v.pool.clone()), ("volume", v.name.clone())];
-    encode_samples(
+    emit(
         enc,
         "libvirt_storage_volume",
         Info,
@@ -214,13 +203,13 @@ fn encode_volumes(enc: &mut DescriptorEncoder, volumes: &[VolumeStats]) -> fmt::
         }),
     )?;
     for f in VOLUME_FAMILIES {
-        encode_family(enc, f, volumes.iter().map(|v| (key(v), v)))?;
+        emit_family(enc, f, volumes.iter().map(|v| (key(v), v)))?;
     }
     Ok(())
 }
 
 fn encode_networks(enc: &mut DescriptorEncoder, networks: &[NetworkStats]) -> fmt::Result {
-    encode_samples(
+    emit(
         enc,
         "libvirt_network",
         Info,
@@ -237,13 +226,13 @@ fn encode_networks(enc: &mut DescriptorEncoder, networks: &[NetworkStats]) -> fm
         let items = networks
             .iter()
             .map(|n| (vec![("network", n.name.clone())], n));
-        encode_family(enc, f, items)?;
+        emit_family(enc, f, items)?;
     }
     Ok(())
 }
 
 fn encode_node(enc: &mut DescriptorEncoder, node: &NodeStats) -> fmt::Result {
-    encode_samples(
+    emit(
         enc,
         "libvirt_node",
         Info,
@@ -251,10 +240,10 @@ fn encode_node(enc: &mut DescriptorEncoder, node: &NodeStats) -> fmt::Result {
         [info(vec![("model", node.model.clone())])],
     )?;
     for f in NODE_FAMILIES {
-        encode_family(enc, f, [(Labels::new(), node)])?;
+        emit_family(enc, f, [(Labels::new(), node)])?;
     }
     let by_cell = |c: &crate::snapshot::NodeCell| vec![("cell", c.id.to_string())];
-    encode_samples(
+    emit(
         enc,
         "libvirt_node_cell_memory_free_bytes",
         Gauge,
@@ -263,7 +252,7 @@ fn encode_node(enc: &mut DescriptorEncoder, node: &NodeStats) -> fmt::Result {
             .iter()
             .filter_map(|c| Some((by_cell(c), Value::Int(c.free_bytes?)))),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_node_cell_memory_total_bytes",
         Gauge,
@@ -272,7 +261,7 @@ fn encode_node(enc: &mut DescriptorEncoder, node: &NodeStats) -> fmt::Result {
             .iter()
             .filter_map(|c| Some((by_cell(c), Value::Int(c.total_bytes?)))),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_node_cpu_seconds",
         Counter,
@@ -281,7 +270,7 @@ fn encode_node(enc: &mut DescriptorEncoder, node: &NodeStats) -> fmt::Result {
             .iter()
             .map(|(mode, s)| (vec![("mode", mode.clone())], Value::Float(*s))),
     )?;
-    encode_samples(
+    emit(
         enc,
         "libvirt_node_memory_stats_bytes",
         Gauge,

@@ -1,8 +1,8 @@
 //! Domain job families (inovex's names): the type of the job running on each active domain
 //! and, while one runs, its progress in seconds and bytes.
 
-use super::domain::family;
-use super::family::{Family, Kind::Gauge, Value};
+use super::family::family;
+use super::family::{Family, Kind::Gauge};
 use crate::snapshot::DomainStats;
 
 pub const FAMILIES: &[Family<DomainStats>] = &[
