@@ -20,13 +20,7 @@ struct Lab {
 }
 
 fn lab() -> Lab {
-    let env = std::fs::read_to_string("/run/libvirt-exporter-lab/env")
-        .expect("the lab is not set up: run `bash tests/lab/setup.sh` as root first");
-    let vars: BTreeMap<&str, String> = env
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k, v.trim_matches('"').to_string()))
-        .collect();
+    let vars = common::lab_env();
     Lab {
         uri: vars["LAB_URI"].clone(),
         running: vars["LAB_RUNNING"]

@@ -18,13 +18,7 @@ use std::time::{Duration, Instant};
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn lab_uri() -> String {
-    let env = std::fs::read_to_string("/run/libvirt-exporter-lab/env")
-        .expect("the lab is not set up: run `bash tests/lab/setup.sh` as root first");
-    env.lines()
-        .find_map(|l| l.strip_prefix("LAB_URI="))
-        .expect("LAB_URI in the lab's env file")
-        .trim_matches('"')
-        .to_string()
+    common::lab_env()["LAB_URI"].clone()
 }
 
 /// A transient KVM guest with no disk and no kernel (SeaBIOS finds nothing to boot and

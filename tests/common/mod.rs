@@ -386,6 +386,17 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The lab's variables (`LAB_URI`, `LAB_RUNNING`, `LAB_POOL`...) from the file
+/// tests/lab/setup.sh writes; panics with what to do when the lab is not set up.
+pub fn lab_env() -> BTreeMap<String, String> {
+    let env = std::fs::read_to_string("/run/libvirt-exporter-lab/env")
+        .expect("the lab is not set up: run `bash tests/lab/setup.sh` as root first");
+    env.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
 /// Runs `virsh -c uri args...` and returns its standard output.
 pub fn virsh(uri: &str, args: &[&str]) -> String {
     let out = Command::new("virsh")
