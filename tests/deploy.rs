@@ -570,6 +570,24 @@ fn the_scrape_configuration_examples_pass_promtool_check_config() {
     }
 }
 
+#[test]
+fn the_grafana_provisioning_file_loads_the_dashboards_from_where_the_package_puts_them() {
+    let p = yaml("deploy/grafana/libvirt-dashboards.yaml");
+    assert_eq!(p["apiVersion"], 1);
+    let provider = &p["providers"][0];
+    assert_eq!(provider["type"], "file");
+    let dir = provider["options"]["path"].as_str().unwrap();
+    assert_eq!(dir, "/usr/share/libvirt-exporter/dashboards");
+    let cargo = read("Cargo.toml");
+    assert!(
+        cargo.contains(&format!(
+            "[\"dashboards/*.json\", \"{}/\", \"644\"]",
+            dir.trim_start_matches('/')
+        )),
+        "Cargo.toml's deb assets do not install the dashboards in {dir}"
+    );
+}
+
 // ----------------------------------------------------------------------------- systemd
 
 /// `(section, key) -> values` of a unit file, in order.
