@@ -7,7 +7,7 @@
 mod common;
 
 use common::{unix_now, Exporter, Metrics};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -429,67 +429,6 @@ fn in_parallel(names: &[String], work: impl Fn(&str) + Sync) {
     }
 }
 
-/// `virsh dump --memory-only --live` into a FIFO that a thread reads slowly for `slow`,
-/// then drains: a real long job that always ends.
-struct SlowDump {
-    virsh: Child,
-    reader: Option<std::thread::JoinHandle<u64>>,
-    _dir: tempfile::TempDir,
-}
-
-impl SlowDump {
-    fn start(domain: &str, slow: Duration) -> SlowDump {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("dump.fifo");
-        assert!(Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
-        let virsh = Command::new("virsh")
-            .args(["-q", "-c", URI, "dump", "--memory-only", "--live", domain])
-            .arg(&fifo)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let reader = std::thread::spawn(move || {
-            use std::io::Read;
-            let mut file = std::fs::File::open(&fifo).unwrap();
-            let mut buf = vec![0u8; 64 * 1024];
-            let (mut total, until) = (0u64, Instant::now() + slow);
-            loop {
-                let n = file.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    return total;
-                }
-                total += n as u64;
-                if Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        });
-        SlowDump {
-            virsh,
-            reader: Some(reader),
-            _dir: dir,
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        self.virsh.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for SlowDump {
-    fn drop(&mut self) {
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        let _ = self.virsh.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
 fn a_long_job_on_one_guest_does_not_hold_up_the_others() {
@@ -498,7 +437,7 @@ fn a_long_job_on_one_guest_does_not_hold_up_the_others() {
     let exporter = start(&[]);
     exporter.next_complete_snapshot();
     let disk = [("domain", "lab-run-1"), ("target_device", "vda")];
-    let mut dump = SlowDump::start("lab-run-2", Duration::from_secs(12));
+    let mut dump = common::SlowDump::start(URI, "lab-run-2");
     std::thread::sleep(Duration::from_secs(1));
     let mut last_read = 0.0;
     for cycle in 0..4 {
@@ -514,7 +453,7 @@ fn a_long_job_on_one_guest_does_not_hold_up_the_others() {
             "the busy guest is still listed"
         );
     }
-    drop(dump);
+    dump.finish();
     let m = exporter.next_complete_snapshot();
     assert!(m
         .value(

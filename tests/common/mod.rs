@@ -447,3 +447,80 @@ pub fn promtool_check(exposition: &str) -> String {
     }
     all
 }
+
+/// A real long job: `virsh dump --memory-only --live` of `domain` into a FIFO that a thread
+/// reads slowly (about 1 MB/s) until [`SlowDump::finish`] or drop, then drains at full speed,
+/// so the job always ends and never leaves the domain wedged.
+pub struct SlowDump {
+    virsh: Child,
+    fast: Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<u64>>,
+    _dir: tempfile::TempDir,
+}
+
+impl SlowDump {
+    pub fn start(uri: &str, domain: &str) -> SlowDump {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("dump.fifo");
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let virsh = Command::new("virsh")
+            .args(["-q", "-c", uri, "dump", "--memory-only", "--live", domain])
+            .arg(&fifo)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let fast = Arc::new(AtomicBool::new(false));
+        let reader_fast = fast.clone();
+        let reader = std::thread::spawn(move || {
+            let mut file = std::fs::File::open(&fifo).unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let (mut total, give_up) = (0u64, Instant::now() + Duration::from_secs(300));
+            loop {
+                let n = file.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    return total;
+                }
+                total += n as u64;
+                if !reader_fast.load(Ordering::Relaxed) && Instant::now() < give_up {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
+        SlowDump {
+            virsh,
+            fast,
+            reader: Some(reader),
+            _dir: dir,
+        }
+    }
+
+    /// Whether the dump job is still going.
+    pub fn running(&mut self) -> bool {
+        self.virsh.try_wait().unwrap().is_none()
+    }
+
+    /// Drains the rest at full speed and waits for the job to end.
+    pub fn finish(mut self) {
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        self.fast.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let _ = self.virsh.wait();
+    }
+}
+
+impl Drop for SlowDump {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
