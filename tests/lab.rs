@@ -500,21 +500,7 @@ fn the_lab_exposition_passes_promtool_and_uses_the_bulk_call() {
     let exporter = start(&lab, &[]);
     let m = exporter.next_complete_snapshot();
     assert_eq!(m.get("libvirt_up", &[]), 1.0);
-    for c in [
-        "domains",
-        "state",
-        "cpu",
-        "balloon",
-        "vcpu",
-        "interface",
-        "block",
-    ] {
-        assert_eq!(
-            m.get("libvirt_exporter_collector_success", &[("collector", c)]),
-            1.0,
-            "{c}"
-        );
-    }
+    m.assert_default_collectors_succeeded();
     assert_eq!(
         m.get(
             "libvirt_exporter_incomplete_domains",

@@ -123,27 +123,7 @@ fn domstats_counters(uri: &str, domain: &str) -> std::collections::BTreeMap<Stri
 fn every_collector_reports_success_and_its_duration() {
     let exporter = start_default();
     let m = exporter.next_snapshot();
-    for c in [
-        "domains",
-        "state",
-        "cpu",
-        "balloon",
-        "vcpu",
-        "interface",
-        "block",
-    ] {
-        assert_eq!(
-            m.get("libvirt_exporter_collector_success", &[("collector", c)]),
-            1.0,
-            "{c}"
-        );
-        assert!(
-            m.get(
-                "libvirt_exporter_collector_duration_seconds",
-                &[("collector", c)]
-            ) >= 0.0
-        );
-    }
+    m.assert_default_collectors_succeeded();
     assert_eq!(
         m.get(
             "libvirt_exporter_incomplete_domains",

@@ -328,10 +328,7 @@ mod tests {
     use super::*;
     use crate::collect::all_domain_collectors;
 
-    fn test_driver() -> Connection {
-        crate::libvirt::silence_default_error_printer();
-        Connection::open("test:///default", true).unwrap()
-    }
+    use crate::libvirt::test_connection as test_driver;
 
     #[test]
     fn the_test_driver_gets_only_state_in_bulk_and_the_rest_by_fallback() {

@@ -15,6 +15,9 @@ pub use ffi::{
 };
 pub use ffi::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
 
+#[cfg(test)]
+pub(crate) use ffi::test_connection;
+
 /// libvirt's constants, re-exported so no other module needs `virt::sys`.
 pub mod consts {
     pub use virt::sys::{

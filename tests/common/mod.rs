@@ -303,6 +303,32 @@ impl Metrics {
             .unwrap_or_else(|| panic!("no sample {name}{labels:?}"))
     }
 
+    /// Asserts that every default domain collector (and the bulk call, `domains`) succeeded
+    /// in this snapshot's cycle and reported its duration.
+    pub fn assert_default_collectors_succeeded(&self) {
+        for c in [
+            "domains",
+            "state",
+            "cpu",
+            "balloon",
+            "vcpu",
+            "interface",
+            "block",
+            "job",
+        ] {
+            let by = [("collector", c)];
+            assert_eq!(
+                self.value("libvirt_exporter_collector_success", &by),
+                Some(1.0),
+                "{c}"
+            );
+            assert!(
+                self.get("libvirt_exporter_collector_duration_seconds", &by) >= 0.0,
+                "{c}"
+            );
+        }
+    }
+
     pub fn names(&self) -> std::collections::BTreeSet<&str> {
         self.samples.iter().map(|s| s.name.as_str()).collect()
     }

@@ -339,12 +339,7 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::libvirt::silence_default_error_printer;
-
-    fn test_connection() -> Connection {
-        silence_default_error_printer();
-        Connection::open("test:///default", true).expect("test driver opens")
-    }
+    use crate::libvirt::{silence_default_error_printer, test_connection};
 
     #[test]
     fn the_default_pool_and_its_sizes() {

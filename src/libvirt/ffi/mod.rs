@@ -116,6 +116,13 @@ pub(crate) fn format_version(v: u32) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
 }
 
+/// A read-only connection to libvirt's built-in test driver, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_connection() -> Connection {
+    silence_default_error_printer();
+    Connection::open("test:///default", true).expect("test driver opens")
+}
+
 impl Connection {
     /// Opens `uri`, read-only unless asked otherwise.
     pub fn open(uri: &str, read_only: bool) -> Result<Connection, LibvirtError> {
@@ -413,11 +420,6 @@ impl Domain {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn test_connection() -> Connection {
-        silence_default_error_printer();
-        Connection::open("test:///default", true).expect("test driver opens")
-    }
 
     #[test]
     fn bulk_stats_of_the_test_driver_give_state_of_domain_test() {
