@@ -189,6 +189,26 @@ fn cases(taken_port: u16) -> Vec<Case> {
             &["--web.listen-address", "\":70000\""],
         ),
         flags(
+            "bad regular expression",
+            &["--domain.include", "web-("],
+            &["--domain.include", "is not a regular expression"],
+        ),
+        flags(
+            "bad XPath",
+            &["--domain.label", "team=/domain/title["],
+            &["--domain.label", "is not a valid XPath 1.0 expression"],
+        ),
+        flags(
+            "XPath with an unbound namespace prefix",
+            &["--domain.label", "team=/domain/metadata/app:team"],
+            &["--domain.label", "add --domain.label-namespace app=URI"],
+        ),
+        flags(
+            "label name that clashes with the exporter's own",
+            &["--domain.label", "uuid=/domain/uuid"],
+            &["--domain.label", "one of the exporter's own labels"],
+        ),
+        flags(
             "bad libvirt URI",
             &["--libvirt.uri", "qemu system"],
             &["--libvirt.uri", "use e.g. qemu:///system"],

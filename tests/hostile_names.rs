@@ -15,7 +15,8 @@ mod common;
 
 use libvirt_exporter::encode::encode;
 use libvirt_exporter::snapshot::{
-    BlockStats, CollectorOutcome, DomainInfo, DomainStats, InterfaceStats, Snapshot,
+    BlockStats, CollectorOutcome, DomainInfo, DomainStats, InterfaceStats, NetworkStats, PoolStats,
+    Snapshot, VolumeStats,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -126,8 +127,81 @@ fn nic(s: &mut Snapshot, i: usize) -> &mut InterfaceStats {
     &mut d.interfaces[0]
 }
 
+fn pool(s: &mut Snapshot, i: usize) -> &mut PoolStats {
+    while s.host.pools.len() <= i {
+        let n = s.host.pools.len();
+        s.host.pools.push(PoolStats {
+            name: format!("pool-{n}"),
+            state: Some(2),
+            ..PoolStats::default()
+        });
+    }
+    &mut s.host.pools[i]
+}
+
+fn volume(s: &mut Snapshot, i: usize) -> &mut VolumeStats {
+    while s.host.volumes.len() <= i {
+        let n = s.host.volumes.len();
+        s.host.volumes.push(VolumeStats {
+            pool: "pool".into(),
+            name: format!("vol-{n}"),
+            capacity_bytes: Some(1),
+            ..VolumeStats::default()
+        });
+    }
+    &mut s.host.volumes[i]
+}
+
+fn network(s: &mut Snapshot, i: usize) -> &mut NetworkStats {
+    while s.host.networks.len() <= i {
+        let n = s.host.networks.len();
+        s.host.networks.push(NetworkStats {
+            name: format!("net-{n}"),
+            active: Some(true),
+            ..NetworkStats::default()
+        });
+    }
+    &mut s.host.networks[i]
+}
+
 fn slots() -> Vec<Slot> {
     vec![
+        Slot {
+            what: "storage pool name",
+            family: "libvirt_storage_pool_state",
+            label: "storage_pool",
+            place: |s, i, v| pool(s, i).name = v.into(),
+        },
+        Slot {
+            what: "storage pool path",
+            family: "libvirt_storage_pool_info",
+            label: "path",
+            place: |s, i, v| pool(s, i).path = Some(v.into()),
+        },
+        Slot {
+            what: "volume name",
+            family: "libvirt_storage_volume_capacity_bytes",
+            label: "volume",
+            place: |s, i, v| volume(s, i).name = v.into(),
+        },
+        Slot {
+            what: "volume path",
+            family: "libvirt_storage_volume_info",
+            label: "path",
+            place: |s, i, v| volume(s, i).path = Some(v.into()),
+        },
+        Slot {
+            what: "network name",
+            family: "libvirt_network_active",
+            label: "network",
+            place: |s, i, v| network(s, i).name = v.into(),
+        },
+        Slot {
+            what: "network bridge",
+            family: "libvirt_network_info",
+            label: "bridge",
+            place: |s, i, v| network(s, i).bridge = Some(v.into()),
+        },
         Slot {
             what: "domain name",
             family: "libvirt_domain_info",
