@@ -4,8 +4,8 @@
 mod domain;
 mod events;
 mod exporter;
-mod host;
 pub mod family;
+mod host;
 pub mod states;
 
 use crate::exposition::Exposition;
