@@ -97,17 +97,24 @@ pub fn encode(snapshot: Arc<Snapshot>) -> Exposition {
     Exposition {
         text_gzip: gzip(text.as_bytes()),
         openmetrics_gzip: gzip(openmetrics.as_bytes()),
-        text: Bytes::from(text),
-        openmetrics: Bytes::from(openmetrics),
+        text: exact_bytes(text),
+        openmetrics: exact_bytes(openmetrics),
         collected_at,
         up,
     }
 }
 
+/// The string's bytes without the spare capacity it grew into (up to half of it), which would
+/// otherwise stay allocated for as long as the exposition is published. (The gzip buffers are
+/// trimmed the same way.)
+fn exact_bytes(s: String) -> Bytes {
+    Bytes::from(s.into_bytes().into_boxed_slice())
+}
+
 fn gzip(data: &[u8]) -> Bytes {
     let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::fast());
     gz.write_all(data).expect("gzip into memory");
-    Bytes::from(gz.finish().expect("gzip into memory"))
+    Bytes::from(gz.finish().expect("gzip into memory").into_boxed_slice())
 }
 
 /// Every family the exporter can expose, as (exposed name, type), for docs and tests.

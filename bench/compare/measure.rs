@@ -1,0 +1,780 @@
+//! The measurements of one exporter on one scenario: host CPU per collection, scrape latency and
+//! throughput, resident memory, domains reported, and libvirt calls per cycle; and the bare
+//! `virsh domstats` reference.
+
+use crate::calls::{self, CallCount};
+use crate::expo;
+use crate::http::{self, LoadResult, LoadSpec, Mode};
+use crate::procfs::{self, CpuSample};
+use crate::subjects::{self, Cycles, Launch, Running, Subject};
+use anyhow::{bail, Context};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, sleep};
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+
+/// The statistics groups every exporter is compared on (this exporter's defaults).
+pub const VIRSH_GROUPS: &[&str] = &[
+    "--state",
+    "--cpu-total",
+    "--balloon",
+    "--vcpu",
+    "--interface",
+    "--block",
+    "--nowait",
+];
+
+/// How much to measure; every loop is bounded by these.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub exporter_bin: PathBuf,
+    pub state_dir: PathBuf,
+    /// Collection interval of the exporters that collect in the background.
+    pub interval: Duration,
+    /// Collections per CPU window.
+    pub collections: u32,
+    /// CPU windows per exporter; the median is kept.
+    pub repeats: u32,
+    pub concurrency: usize,
+    pub load_time: Duration,
+    pub load_requests: usize,
+    /// Cycles logged to count libvirt calls (after the first).
+    pub call_cycles: u32,
+    /// Interval of the call-counting runs (twice this above 200 domains), long enough that
+    /// cycles never touch: calls more than half of it apart belong to different cycles.
+    pub call_interval: Duration,
+    pub ready_timeout: Duration,
+    /// How long libvirtd's background load is measured before and after each CPU window.
+    pub background: Duration,
+}
+
+/// What is being collected from.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub label: String,
+    pub uri: String,
+    /// Whether libvirtd does the work (qemu:///system) or the client library (test:///).
+    pub daemon: bool,
+    /// The bench domains every exporter should report.
+    pub expected: BTreeSet<String>,
+    /// Every domain on the connection (the lab's and other users' too).
+    pub total_domains: usize,
+}
+
+/// CPU seconds per collection, split by process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    pub client: f64,
+    pub libvirtd: f64,
+    pub collections: u64,
+    /// libvirtd's CPU seconds per second from other users, taken out of `libvirtd`.
+    pub background: f64,
+}
+
+impl Cpu {
+    pub fn total(&self) -> f64 {
+        self.client + self.libvirtd
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SubjectResult {
+    pub cpu: Option<Cpu>,
+    pub calls: Option<CallCount>,
+    pub load_prometheus: Option<LoadResult>,
+    pub load_plain: Option<LoadResult>,
+    pub rss_kib: Option<u64>,
+    pub anon_kib: Option<u64>,
+    pub reported_expected: usize,
+    pub reported_total: usize,
+    pub problems: Vec<String>,
+}
+
+/// The bare `virsh domstats` reference.
+#[derive(Debug, Default)]
+pub struct Bare {
+    pub cpu: Option<Cpu>,
+    /// virsh's VmRSS and RssAnon after its windows: a libvirt client's floor on this URI.
+    pub rss_kib: Option<u64>,
+    pub anon_kib: Option<u64>,
+    pub calls: Option<CallCount>,
+    pub problems: Vec<String>,
+}
+
+pub fn log(msg: impl AsRef<str>) {
+    eprintln!(
+        "[bench {}] {}",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        msg.as_ref()
+    );
+}
+
+struct Ctx<'a> {
+    rt: &'a Runtime,
+    settings: &'a Settings,
+    scenario: &'a Scenario,
+    libvirtd: Option<u32>,
+}
+
+impl Ctx<'_> {
+    fn scrape(&self, running: &Running) -> anyhow::Result<String> {
+        self.rt.block_on(http::scrape(
+            running.addr,
+            Mode::Plain,
+            Duration::from_secs(30),
+        ))
+    }
+
+    /// A scrape as Prometheus does it (gzip), cheap to repeat for exporters that compress once.
+    fn poll(&self, running: &Running) -> anyhow::Result<String> {
+        self.rt.block_on(http::scrape(
+            running.addr,
+            Mode::Prometheus,
+            Duration::from_secs(30),
+        ))
+    }
+
+    fn file(&self, subject: Subject, what: &str) -> PathBuf {
+        let tag: String = self
+            .scenario
+            .label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        self.settings
+            .state_dir
+            .join(format!("{}-{tag}-{what}", subject.short()))
+    }
+
+    fn launch(
+        &self,
+        subject: Subject,
+        interval: Duration,
+        phase: &str,
+        calls: bool,
+    ) -> anyhow::Result<Running> {
+        let log = self.file(subject, &format!("{phase}.out"));
+        let libvirt_log = self.file(subject, "libvirt.log");
+        let launch = Launch {
+            exporter_bin: &self.settings.exporter_bin,
+            uri: &self.scenario.uri,
+            interval,
+            state_dir: &self.settings.state_dir,
+            libvirt_log: calls.then_some(libvirt_log.as_path()),
+            log: &log,
+        };
+        let mut running = subjects::start(subject, &launch)?;
+        running.log = log;
+        Ok(running)
+    }
+
+    /// Waits until the exporter answers with data about the bench domains.
+    fn wait_ready(&self, running: &mut Running) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.settings.ready_timeout;
+        loop {
+            running.check_alive()?;
+            if let Ok(text) = self.scrape(running) {
+                let ready = match running.subject.cycles() {
+                    Cycles::Counter => {
+                        expo::value(&text, "libvirt_exporter_collections_total").unwrap_or(0.0)
+                            >= 2.0
+                    }
+                    Cycles::PerScrape => true,
+                    Cycles::Timestamps => self.collectd_marker(&text).is_some(),
+                };
+                if ready {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} gave no data within {:?} (log: {})",
+                    running.subject.name(),
+                    self.settings.ready_timeout,
+                    running.log.display()
+                );
+            }
+            sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every collectd read stamps each value when it is dispatched: the first bench domain's
+    /// first value marks a read.
+    fn collectd_marker(&self, text: &str) -> Option<i64> {
+        let first = self.scenario.expected.first().map_or("", String::as_str);
+        expo::timestamp_of(text, "collectd_virt_", "virt", first)
+    }
+
+    fn counter(&self, running: &Running) -> anyhow::Result<i64> {
+        let text = self.poll(running)?;
+        expo::value(&text, "libvirt_exporter_collections_total")
+            .map(|v| v as i64)
+            .context("no libvirt_exporter_collections_total in the exposition")
+    }
+
+    /// The newest read's marker. collectd drops values it has not updated for two intervals
+    /// (its `Timeout`), as after a SIGSTOP: they are back with the next read.
+    fn marker(&self, running: &Running) -> anyhow::Result<i64> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = self.poll(running)?;
+            if let Some(m) = self.collectd_marker(&text) {
+                return Ok(m);
+            }
+            if Instant::now() > deadline {
+                bail!("no value of the first bench domain in collectd's exposition for 5 s");
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// libvirtd's CPU seconds per second over `--background` with the exporter under test stopped
+    /// (SIGSTOP) or idle: what other users of the host cost it.
+    fn background(&self, running: Option<&Running>) -> f64 {
+        let Some(pid) = self.libvirtd else { return 0.0 };
+        let stopped = running.filter(|r| r.subject.cycles() != Cycles::PerScrape);
+        if let Some(r) = stopped {
+            signal(r.pid(), "STOP");
+        }
+        let started = Instant::now();
+        let a = CpuSample::take(&[pid]);
+        sleep(self.settings.background);
+        let b = CpuSample::take(&[pid]);
+        let rate = b.seconds_since(&a) / started.elapsed().as_secs_f64();
+        if let Some(r) = stopped {
+            signal(r.pid(), "CONT");
+        }
+        rate
+    }
+
+    /// CPU of the exporter and libvirtd over about `collections` whole collections, with
+    /// libvirtd's background (measured just before and after) taken out.
+    fn cpu_window(&self, running: &Running, interval: Duration) -> anyhow::Result<Cpu> {
+        let k = self.settings.collections as i64;
+        let own = [running.pid()];
+        let daemon: Vec<u32> = self.libvirtd.into_iter().collect();
+        let before = self.background(Some(running));
+        // after SIGCONT, collectd catches up with the reads it missed before keeping to its grid
+        sleep(interval * 3);
+        let limit = Instant::now() + Duration::from_secs(120);
+        let late = || -> anyhow::Result<()> {
+            if Instant::now() > limit {
+                bail!("{k} collections took more than 120 s");
+            }
+            Ok(())
+        };
+        let (c0, d0, t0, c1, d1, t1, n);
+        match running.subject.cycles() {
+            Cycles::PerScrape => {
+                (c0, d0, t0) = (
+                    CpuSample::take(&own),
+                    CpuSample::take(&daemon),
+                    Instant::now(),
+                );
+                for _ in 0..k {
+                    self.scrape(running)?;
+                }
+                (c1, d1, t1) = (
+                    CpuSample::take(&own),
+                    CpuSample::take(&daemon),
+                    Instant::now(),
+                );
+                n = k;
+            }
+            Cycles::Counter => {
+                // back-to-back cycles: start right when one was published, learn its length
+                let poll = Duration::from_millis(2);
+                let mut last = self.counter(running)?;
+                let mut changes = Vec::new();
+                while changes.len() < 2 {
+                    sleep(poll);
+                    let now = self.counter(running)?;
+                    if now != last {
+                        changes.push((now, Instant::now()));
+                        last = now;
+                    }
+                    late()?;
+                }
+                (c0, d0, t0) = (
+                    CpuSample::take(&own),
+                    CpuSample::take(&daemon),
+                    Instant::now(),
+                );
+                let (first, at0) = changes[1];
+                let cycle = at0 - changes[0].1;
+                sleep(cycle.mul_f64(k as f64 * 0.8));
+                loop {
+                    last = self.counter(running)?;
+                    if last >= first + k {
+                        break;
+                    }
+                    late()?;
+                    sleep(poll);
+                }
+                (c1, d1, t1) = (
+                    CpuSample::take(&own),
+                    CpuSample::take(&daemon),
+                    Instant::now(),
+                );
+                n = last - first;
+            }
+            Cycles::Timestamps => {
+                // reads on a fixed grid: sample half an interval after a read began
+                let poll = Duration::from_millis(10);
+                let first = self.marker(running)?;
+                let mut start = first;
+                while start == first {
+                    sleep(poll);
+                    start = self.marker(running)?;
+                    late()?;
+                }
+                sleep(interval / 2);
+                (c0, d0, t0) = (
+                    CpuSample::take(&own),
+                    CpuSample::take(&daemon),
+                    Instant::now(),
+                );
+                sleep(interval.mul_f64(k as f64 - 0.75));
+                let target =
+                    start + (interval.as_millis() as i64) * k - interval.as_millis() as i64 / 4;
+                let mut end = self.marker(running)?;
+                while end < target {
+                    sleep(poll);
+                    end = self.marker(running)?;
+                    late()?;
+                }
+                sleep(interval / 2);
+                (c1, d1, t1) = (
+                    CpuSample::take(&own),
+                    CpuSample::take(&daemon),
+                    Instant::now(),
+                );
+                n = ((end - start) as f64 / interval.as_millis() as f64).round() as i64;
+            }
+        }
+        let after = self.background(Some(running));
+        if n <= 0 {
+            bail!("no collection counted");
+        }
+        let background = (before + after) / 2.0;
+        let daemon_seconds = d1.seconds_since(&d0) - background * (t1 - t0).as_secs_f64();
+        let mut cpu = per_collection(c1.seconds_since(&c0), daemon_seconds.max(0.0), n as u64);
+        cpu.background = background;
+        Ok(cpu)
+    }
+
+    fn load(&self, running: &Running, mode: Mode) -> LoadResult {
+        let spec = LoadSpec {
+            concurrency: self.settings.concurrency,
+            max_requests: self.settings.load_requests,
+            max_time: self.settings.load_time,
+            mode,
+        };
+        self.rt.block_on(http::load(running.addr, spec))
+    }
+
+    /// Interval for the call-counting run: long enough that cycles never touch.
+    fn call_interval(&self) -> Duration {
+        if self.scenario.expected.len() > 200 {
+            self.settings.call_interval * 2
+        } else {
+            self.settings.call_interval
+        }
+    }
+
+    fn count_calls(&self, subject: Subject) -> anyhow::Result<CallCount> {
+        let interval = self.call_interval();
+        let mut running = self.launch(subject, interval, "calls", true)?;
+        let cycles = self.settings.call_cycles as f64 + 1.0;
+        let deadline = Instant::now()
+            + interval * (self.settings.call_cycles + 2) * 3
+            + self.settings.ready_timeout;
+        let file = self.file(subject, "libvirt.log");
+        let mut offset = 0;
+        match subject.cycles() {
+            Cycles::PerScrape => {
+                // calls made at start-up are not a scrape's
+                sleep(Duration::from_millis(500));
+                offset = fs::metadata(&file).map_or(0, |m| m.len() as usize);
+                for _ in 0..cycles as u32 {
+                    running.check_alive()?;
+                    self.scrape(&running)?;
+                    sleep(interval);
+                }
+            }
+            Cycles::Counter => loop {
+                running.check_alive()?;
+                let done = self
+                    .scrape(&running)
+                    .ok()
+                    .and_then(|t| expo::value(&t, "libvirt_exporter_collections_total"))
+                    .unwrap_or(0.0);
+                if done >= cycles || Instant::now() > deadline {
+                    break;
+                }
+                sleep(interval / 4);
+            },
+            Cycles::Timestamps => {
+                sleep(interval.mul_f64(cycles) + interval / 2);
+                running.check_alive()?;
+            }
+        }
+        drop(running);
+        let text = fs::read_to_string(&file)
+            .with_context(|| format!("no libvirt log at {}", file.display()))?;
+        calls::count(text.get(offset..).unwrap_or(""), interval / 2)
+            .context("no libvirt calls in the log")
+    }
+
+    /// collectd with the shortest interval (from 100 ms, doubling) whose reads keep to it: a
+    /// read longer than the interval makes the next one start late and off the grid.
+    fn collectd_on_grid(&self) -> anyhow::Result<(Running, Duration)> {
+        let mut interval = Duration::from_millis(100);
+        loop {
+            let mut running = self.launch(Subject::Collectd, interval, "cpu", false)?;
+            self.wait_ready(&mut running)?;
+            let mut marks = BTreeSet::new();
+            let until = Instant::now() + interval * 8;
+            while Instant::now() < until {
+                marks.extend(self.marker(&running).ok());
+                sleep(interval / 5);
+            }
+            let ms = interval.as_millis() as i64;
+            let marks: Vec<i64> = marks.into_iter().collect();
+            let on_grid = marks.len() >= 4
+                && marks.windows(2).all(|w| {
+                    ((w[1] - w[0]) as f64 / ms as f64 - ((w[1] - w[0]) as f64 / ms as f64).round())
+                        .abs()
+                        < 0.2
+                });
+            if on_grid || interval >= Duration::from_secs(2) {
+                log(format!("collectd: reads keep to a {interval:?} interval"));
+                return Ok((running, interval));
+            }
+            interval *= 2;
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+fn per_collection(client_seconds: f64, daemon_seconds: f64, n: u64) -> Cpu {
+    Cpu {
+        client: client_seconds / n as f64,
+        libvirtd: daemon_seconds / n as f64,
+        collections: n,
+        background: 0.0,
+    }
+}
+
+/// The window with the median total (the background taken out leaves noise both ways).
+fn median(mut cpus: Vec<Cpu>) -> Option<Cpu> {
+    cpus.sort_by(|a, b| a.total().total_cmp(&b.total()));
+    cpus.get(cpus.len().saturating_sub(1) / 2).copied()
+}
+
+/// Everything about one exporter on one scenario. Failures become notes in the result.
+pub fn subject(
+    rt: &Runtime,
+    settings: &Settings,
+    scenario: &Scenario,
+    subject: Subject,
+) -> SubjectResult {
+    let ctx = Ctx {
+        rt,
+        settings,
+        scenario,
+        libvirtd: scenario
+            .daemon
+            .then(|| procfs::pid_of("libvirtd"))
+            .flatten(),
+    };
+    let mut r = SubjectResult::default();
+    if let Err(e) = main_run(&ctx, subject, &mut r) {
+        log(format!("{}: {e:#}", subject.name()));
+        r.problems.push(format!("{e:#}"));
+    }
+    log(format!("{}: counting libvirt calls", subject.name()));
+    match ctx.count_calls(subject) {
+        Ok(c) => r.calls = Some(c),
+        Err(e) => r.problems.push(format!("call count: {e:#}")),
+    }
+    r
+}
+
+fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Result<()> {
+    log(format!(
+        "{}: starting on {}",
+        subject.name(),
+        ctx.scenario.uri
+    ));
+    // CPU: this exporter collecting back to back (the shortest interval), collectd on the
+    // shortest interval its reads keep to, the Debian exporter scraped back to back
+    let (mut running, interval) = match subject {
+        Subject::Ours => (
+            ctx.launch(subject, Duration::from_millis(1), "cpu", false)?,
+            Duration::from_millis(1),
+        ),
+        Subject::Collectd => ctx.collectd_on_grid()?,
+        Subject::Debian => (
+            ctx.launch(subject, ctx.settings.interval, "run", false)?,
+            ctx.settings.interval,
+        ),
+    };
+    ctx.wait_ready(&mut running)?;
+    let mut windows = Vec::new();
+    for i in 0..ctx.settings.repeats {
+        running.check_alive()?;
+        match ctx.cpu_window(&running, interval) {
+            Ok(cpu) => {
+                log(format!(
+                    "{}: CPU window {}: {:.2} ms + {:.2} ms (libvirtd, {:.1} ms/s background taken out) per collection over {}",
+                    subject.name(),
+                    i + 1,
+                    cpu.client * 1e3,
+                    cpu.libvirtd * 1e3,
+                    cpu.background * 1e3,
+                    cpu.collections
+                ));
+                windows.push(cpu);
+            }
+            Err(e) => r.problems.push(format!("CPU window: {e:#}")),
+        }
+    }
+    r.cpu = median(windows);
+
+    // scrapes, memory, domains: the exporters that collect in the background at the
+    // benchmark's interval
+    if subject != Subject::Debian {
+        drop(running);
+        running = ctx.launch(subject, ctx.settings.interval, "run", false)?;
+        ctx.wait_ready(&mut running)?;
+    }
+    let text = ctx.scrape(&running)?;
+    let names = expo::label_values(&text, subject.domain_label());
+    r.reported_total = names.len();
+    r.reported_expected = names.intersection(&ctx.scenario.expected).count();
+
+    for mode in [Mode::Prometheus, Mode::Plain] {
+        running.check_alive()?;
+        let l = ctx.load(&running, mode);
+        log(format!(
+            "{}: load ({mode:?}): {} ok, {} errors, {:.0}/s, p99 {:?}",
+            subject.name(),
+            l.ok,
+            l.errors,
+            l.per_second(),
+            l.quantile(0.99)
+        ));
+        if let Some(e) = &l.first_error {
+            r.problems
+                .push(format!("load ({mode:?}): {} errors, first: {e}", l.errors));
+        }
+        match mode {
+            Mode::Prometheus => r.load_prometheus = Some(l),
+            Mode::Plain => r.load_plain = Some(l),
+        }
+    }
+    r.rss_kib = procfs::status_kib(running.pid(), "VmRSS");
+    r.anon_kib = procfs::status_kib(running.pid(), "RssAnon");
+    Ok(())
+}
+
+/// An interactive `virsh` session fed commands on stdin; killed after a deadline or on drop.
+struct Virsh {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    done: Arc<AtomicBool>,
+    batches: u32,
+}
+
+impl Virsh {
+    fn start(
+        uri: &str,
+        log: Option<&Path>,
+        stderr: &Path,
+        limit: Duration,
+    ) -> anyhow::Result<Virsh> {
+        let mut cmd = Command::new("virsh");
+        cmd.args(["-q", "-c", uri])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(stderr)?);
+        if let Some(file) = log {
+            let _ = fs::remove_file(file);
+            cmd.env("LIBVIRT_LOG_FILTERS", calls::LOG_FILTERS)
+                .env("LIBVIRT_LOG_OUTPUTS", format!("1:file:{}", file.display()));
+        }
+        let mut child = cmd.spawn().context("cannot run virsh")?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        // a watchdog, so that a stuck libvirtd cannot hold the benchmark forever
+        let done = Arc::new(AtomicBool::new(false));
+        let (flag, pid) = (done.clone(), child.id());
+        thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while !flag.load(Ordering::Relaxed) {
+                if Instant::now() > deadline {
+                    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                    return;
+                }
+                sleep(Duration::from_millis(100));
+            }
+        });
+        Ok(Virsh {
+            child,
+            stdin,
+            stdout,
+            done,
+            batches: 0,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs `domstats` of [`VIRSH_GROUPS`] `n` times and waits until virsh has printed it all.
+    fn domstats(&mut self, n: u32) -> anyhow::Result<()> {
+        self.batches += 1;
+        let marker = format!("bench-batch-{}-done", self.batches);
+        let line = format!("domstats {}\n", VIRSH_GROUPS.join(" "));
+        self.stdin
+            .write_all(format!("{}echo {marker}\n", line.repeat(n as usize)).as_bytes())?;
+        self.stdin.flush()?;
+        // virsh echoes each command after its prompt ("virsh # echo <marker>") and prints the
+        // echo's output without a newline, so the marker's output is a line starting with it
+        let needle = format!("\n{marker}").into_bytes();
+        let mut window: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            let n = self.stdout.read(&mut chunk)?;
+            if n == 0 {
+                bail!(
+                    "virsh ended before finishing its commands (stuck or failing; see its stderr)"
+                );
+            }
+            window.extend_from_slice(&chunk[..n]);
+            if window.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                return Ok(());
+            }
+            let keep = window.len().saturating_sub(needle.len());
+            window.drain(..keep);
+        }
+    }
+}
+
+impl Drop for Virsh {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// libvirtd's CPU seconds per second over `span` (nothing of the benchmark running).
+fn background(libvirtd: &[u32], span: Duration) -> f64 {
+    if libvirtd.is_empty() {
+        return 0.0;
+    }
+    let started = Instant::now();
+    let a = CpuSample::take(libvirtd);
+    sleep(span);
+    CpuSample::take(libvirtd).seconds_since(&a) / started.elapsed().as_secs_f64()
+}
+
+/// `virsh domstats` of the same groups, in one session that has already connected and run it
+/// once: as many times as a CPU window has collections, virsh's and libvirtd's CPU.
+pub fn bare(settings: &Settings, scenario: &Scenario) -> Bare {
+    let libvirtd: Vec<u32> = scenario
+        .daemon
+        .then(|| procfs::pid_of("libvirtd"))
+        .flatten()
+        .into_iter()
+        .collect();
+    let mut r = Bare::default();
+    let k = settings.collections;
+    let dir = &settings.state_dir;
+    let limit = Duration::from_secs(600);
+    let mut rss = (None, None);
+    let mut cpu = || -> anyhow::Result<Vec<Cpu>> {
+        let mut virsh = Virsh::start(&scenario.uri, None, &dir.join("virsh.err"), limit)?;
+        virsh.domstats(1)?;
+        let mut windows = Vec::new();
+        for _ in 0..settings.repeats {
+            let before = background(&libvirtd, settings.background);
+            let (c0, d0, t0) = (
+                CpuSample::take(&[virsh.pid()]),
+                CpuSample::take(&libvirtd),
+                Instant::now(),
+            );
+            virsh.domstats(k)?;
+            let (c1, d1, t1) = (
+                CpuSample::take(&[virsh.pid()]),
+                CpuSample::take(&libvirtd),
+                Instant::now(),
+            );
+            let bg = (before + background(&libvirtd, settings.background)) / 2.0;
+            let daemon = (d1.seconds_since(&d0) - bg * (t1 - t0).as_secs_f64()).max(0.0);
+            let mut cpu = per_collection(c1.seconds_since(&c0), daemon, k as u64);
+            cpu.background = bg;
+            windows.push(cpu);
+        }
+        rss = (
+            procfs::status_kib(virsh.pid(), "VmRSS"),
+            procfs::status_kib(virsh.pid(), "RssAnon"),
+        );
+        Ok(windows)
+    };
+    let windows = cpu();
+    (r.rss_kib, r.anon_kib) = rss;
+    match windows {
+        Ok(w) => r.cpu = median(w),
+        Err(e) => r.problems.push(format!("{e:#}")),
+    }
+    if let Some(cpu) = r.cpu {
+        log(format!(
+            "virsh domstats: {:.2} ms + {:.2} ms (libvirtd, {:.1} ms/s background taken out) per collection",
+            cpu.client * 1e3,
+            cpu.libvirtd * 1e3,
+            cpu.background * 1e3
+        ));
+    }
+    // calls: connecting and the first domstats, then three more
+    let counted = || -> anyhow::Result<CallCount> {
+        let file = dir.join("virsh-libvirt.log");
+        let mut virsh = Virsh::start(&scenario.uri, Some(&file), &dir.join("virsh.err"), limit)?;
+        virsh.domstats(1)?;
+        let first = calls::bursts(&fs::read_to_string(&file)?, Duration::from_secs(3600));
+        let offset = fs::metadata(&file)?.len() as usize;
+        virsh.domstats(3)?;
+        let text = fs::read_to_string(&file)?;
+        let three = calls::bursts(text.get(offset..).unwrap_or(""), Duration::from_secs(3600));
+        let three = three.first().copied().unwrap_or_default();
+        Ok(CallCount {
+            first: first.first().copied().unwrap_or_default(),
+            steady: calls::Burst {
+                api: three.api / 3,
+                rpc: three.rpc / 3,
+            },
+            cycles: 4,
+        })
+    };
+    match counted() {
+        Ok(c) => r.calls = Some(c),
+        Err(e) => r.problems.push(format!("call count: {e:#}")),
+    }
+    r
+}

@@ -1,0 +1,449 @@
+//! The results as markdown: the machine and versions, one table with the targets of issue 7 as
+//! pass/fail columns, and how it was measured.
+
+use crate::calls::CallCount;
+use crate::measure::{Bare, Cpu, Scenario, Settings, SubjectResult, VIRSH_GROUPS};
+use crate::subjects::Subject;
+use std::fmt::Write;
+use std::fs;
+use std::process::Command;
+
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    pub bare: Bare,
+    pub subjects: Vec<(Subject, SubjectResult)>,
+}
+
+/// The machine and the versions measured.
+pub struct Machine {
+    pub lines: Vec<(String, String)>,
+}
+
+fn run(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn deb(package: &str) -> String {
+    run("dpkg-query", &["-W", "-f=${Version}", package]).unwrap_or_else(|| "not installed".into())
+}
+
+impl Machine {
+    pub fn detect() -> Machine {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let mem_kib: u64 = fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0);
+        let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let libvirt = run("libvirtd", &["--version"])
+            .and_then(|v| v.split_whitespace().last().map(str::to_string))
+            .unwrap_or_else(|| "unknown".into());
+        let qemu = run("qemu-system-x86_64", &["--version"])
+            .and_then(|v| {
+                v.lines()
+                    .next()?
+                    .split_whitespace()
+                    .nth(3)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let commit =
+            run("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+        let dirty = run(
+            "git",
+            &["status", "--porcelain", "--", ".", ":!BENCHMARKS.md"],
+        )
+        .is_some_and(|s| !s.is_empty());
+        let lines = vec![
+            ("CPU".into(), format!("{model}, {cores} cores")),
+            (
+                "Memory".into(),
+                format!("{:.1} GiB", mem_kib as f64 / 1048576.0),
+            ),
+            ("Kernel".into(), kernel.trim().to_string()),
+            (
+                "libvirt".into(),
+                format!("{libvirt} (Debian {})", deb("libvirt-daemon")),
+            ),
+            (
+                "QEMU".into(),
+                format!("{qemu} (Debian {})", deb("qemu-system-x86")),
+            ),
+            (
+                "libvirt-exporter (this)".into(),
+                format!(
+                    "{} at commit {commit}{}",
+                    env!("CARGO_PKG_VERSION"),
+                    if dirty { " + uncommitted changes" } else { "" }
+                ),
+            ),
+            (
+                "prometheus-libvirt-exporter".into(),
+                deb("prometheus-libvirt-exporter"),
+            ),
+            ("collectd".into(), deb("collectd-core")),
+            (
+                "Date".into(),
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            ),
+        ];
+        Machine { lines }
+    }
+}
+
+fn ms(s: f64) -> String {
+    format!("{:.2}", s * 1e3)
+}
+
+fn cpu_cell(cpu: Option<Cpu>, daemon: bool) -> String {
+    match cpu {
+        Some(c) if daemon => format!("{} ({} + {})", ms(c.total()), ms(c.client), ms(c.libvirtd)),
+        Some(c) => ms(c.total()),
+        None => "—".into(),
+    }
+}
+
+fn calls_cell(calls: Option<CallCount>, daemon: bool) -> String {
+    match calls {
+        Some(c) if daemon => format!(
+            "{} ({} RPC); first {} ({} RPC)",
+            c.steady.api, c.steady.rpc, c.first.api, c.first.rpc
+        ),
+        Some(c) => format!("{}; first {}", c.steady.api, c.first.api),
+        None => "—".into(),
+    }
+}
+
+fn rss_cell(rss_kib: Option<u64>, anon_kib: Option<u64>) -> String {
+    match (rss_kib, anon_kib) {
+        (Some(k), Some(a)) => format!(
+            "{:.1} ({:.1})",
+            k as f64 * 1024.0 / 1e6,
+            a as f64 * 1024.0 / 1e6
+        ),
+        _ => "—".into(),
+    }
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "pass",
+        Some(false) => "**FAIL**",
+        None => "n/a",
+    }
+}
+
+/// RSS limit of issue 7 for a scenario's size, in bytes (MB = 10^6 bytes).
+fn rss_limit(expected: usize) -> f64 {
+    if expected <= 100 {
+        15e6
+    } else {
+        40e6
+    }
+}
+
+/// The verdicts of our row in a scenario, in the order of [`TARGETS`].
+fn targets(s: &ScenarioResult) -> Vec<Option<bool>> {
+    let find = |subject| {
+        s.subjects
+            .iter()
+            .find(|(x, _)| *x == subject)
+            .map(|(_, r)| r)
+    };
+    let Some(ours) = find(Subject::Ours) else {
+        return vec![None; TARGETS.len()];
+    };
+    let ours_cpu = ours.cpu.map(|c| c.total());
+    let vs_virsh = match (ours_cpu, s.bare.cpu, s.scenario.daemon) {
+        (Some(o), Some(b), true) => Some(o <= 1.1 * b.total()),
+        _ => None,
+    };
+    let peers: Vec<f64> = s
+        .subjects
+        .iter()
+        .filter(|(x, _)| *x != Subject::Ours)
+        .filter_map(|(_, r)| r.cpu.map(|c| c.total()))
+        .collect();
+    let below_peers = ours_cpu
+        .filter(|_| !peers.is_empty())
+        .map(|o| peers.iter().all(|p| o < *p));
+    let p99 = ours
+        .load_prometheus
+        .as_ref()
+        .and_then(|l| l.quantile(0.99))
+        .map(|d| d.as_secs_f64() <= 0.002);
+    let rate = |r: &SubjectResult| {
+        r.load_prometheus
+            .as_ref()
+            .filter(|l| l.ok > 0)
+            .map(|l| l.per_second())
+    };
+    let above_collectd = match (rate(ours), find(Subject::Collectd).and_then(rate)) {
+        (Some(o), Some(c)) => Some(o > c),
+        _ => None,
+    };
+    let rss = ours
+        .rss_kib
+        .map(|k| (k * 1024) as f64 <= rss_limit(s.scenario.expected.len()));
+    let all = Some(ours.reported_expected == s.scenario.expected.len());
+    vec![vs_virsh, below_peers, p99, above_collectd, rss, all]
+}
+
+const TARGETS: [&str; 6] = [
+    "CPU ≤ 1.1× virsh",
+    "CPU below every peer",
+    "p99 ≤ 2 ms",
+    "scrapes/s > collectd",
+    "RSS ≤ 15 MB (≤100) / 40 MB",
+    "all reported",
+];
+
+pub fn table(results: &[ScenarioResult]) -> String {
+    let mut t = String::new();
+    let head = [
+        "Domains",
+        "Exporter",
+        "Reported",
+        "CPU ms per collection (exporter + libvirtd)",
+        "× virsh",
+        "libvirt calls per cycle (round trips)",
+        "p50 / p99 ms",
+        "scrapes/s (gzip / plain)",
+        "body KiB (gzip / plain)",
+        "RSS MB (anonymous)",
+    ];
+    let _ = writeln!(t, "| {} | {} |", head.join(" | "), TARGETS.join(" | "));
+    let _ = writeln!(t, "|{}", "---|".repeat(head.len() + TARGETS.len()));
+    for s in results {
+        let daemon = s.scenario.daemon;
+        let size = format!(
+            "{} ({} on host)",
+            s.scenario.label, s.scenario.total_domains
+        );
+        let _ = writeln!(
+            t,
+            "| {size} | bare `virsh domstats` (the limit) | | {} | 1.00 | {} | | | | {} |{}",
+            cpu_cell(s.bare.cpu, daemon),
+            match s.bare.calls {
+                Some(c) if daemon => format!("{} ({} RPC)", c.steady.api, c.steady.rpc),
+                Some(c) => c.steady.api.to_string(),
+                None => "—".into(),
+            },
+            rss_cell(s.bare.rss_kib, s.bare.anon_kib),
+            " |".repeat(TARGETS.len())
+        );
+        let verdicts = targets(s);
+        for (subject, r) in &s.subjects {
+            let ratio = match (r.cpu, s.bare.cpu) {
+                (Some(c), Some(b)) if b.total() > 0.0 => format!("{:.2}", c.total() / b.total()),
+                _ => "—".into(),
+            };
+            let lp = r.load_prometheus.as_ref();
+            let lq = r.load_plain.as_ref();
+            let lat = lp
+                .and_then(|l| {
+                    Some(format!(
+                        "{:.2} / {:.2}",
+                        l.quantile(0.5)?.as_secs_f64() * 1e3,
+                        l.quantile(0.99)?.as_secs_f64() * 1e3
+                    ))
+                })
+                .unwrap_or_else(|| "—".into());
+            let rate = |l: Option<&crate::http::LoadResult>| {
+                l.filter(|l| l.ok > 0)
+                    .map_or("—".into(), |l| format!("{:.0}", l.per_second()))
+            };
+            let kib = |l: Option<&crate::http::LoadResult>| {
+                l.and_then(|l| l.mean_body_bytes())
+                    .map_or("—".into(), |b| format!("{:.0}", b as f64 / 1024.0))
+            };
+            let rss = rss_cell(r.rss_kib, r.anon_kib);
+            let marks: String = if *subject == Subject::Ours {
+                verdicts
+                    .iter()
+                    .map(|v| format!(" {} |", verdict(*v)))
+                    .collect()
+            } else {
+                " |".repeat(TARGETS.len())
+            };
+            let _ = writeln!(
+                t,
+                "| {size} | {} | {} of {} ({} names) | {} | {ratio} | {} | {lat} | {} / {} | {} / {} | {rss} |{marks}",
+                subject.name(),
+                r.reported_expected,
+                s.scenario.expected.len(),
+                r.reported_total,
+                cpu_cell(r.cpu, daemon),
+                calls_cell(r.calls, daemon),
+                rate(lp),
+                rate(lq),
+                kib(lp),
+                kib(lq),
+            );
+        }
+    }
+    t
+}
+
+/// Problems met while measuring (a missing number in the table has its reason here).
+pub fn problems(results: &[ScenarioResult]) -> String {
+    let mut t = String::new();
+    for s in results {
+        for p in &s.bare.problems {
+            let _ = writeln!(t, "- {}, virsh: {p}", s.scenario.label);
+        }
+        for (subject, r) in &s.subjects {
+            for p in &r.problems {
+                let _ = writeln!(
+                    t,
+                    "- {}, {}: {}",
+                    s.scenario.label,
+                    subject.name(),
+                    p.replace('\n', " ")
+                );
+            }
+        }
+    }
+    t
+}
+
+pub fn method(settings: &Settings) -> String {
+    format!(
+        "\
+- **Guests**: transient disk-less KVM guests `bench-NNN` (firmware only, 1 vCPU, 16 MiB, a virtio NIC on
+  `lab-net`, a virtio balloon with stats every 10 s), created before and destroyed after the run. The
+  lab's guests and anything else on the host stay and are collected too (\"on host\"); \"Reported\"
+  counts the bench domains each exporter names. The 1,000-domain scenario is a generated
+  test-driver node (`test:///…/node-1000.xml`, every domain running with one disk and one NIC):
+  libvirt's test driver runs inside the client, so there is no libvirtd share there.
+- **CPU per collection**: time on CPU of the exporter and of libvirtd (`/proc/<pid>/task/*/schedstat`,
+  the scheduler's nanosecond account that utime+stime of `/proc/<pid>/stat` are rounded from; the
+  rounded ticks are used instead if threads that exited took more) over about {collections}
+  collections per window, the median of {repeats} windows. Windows are dense, so that libvirtd's
+  work for other users of the host weighs little: this exporter collects back to back
+  (`--collect.interval 1ms`, collections counted with `libvirt_exporter_collections_total`, the
+  window starting and ending as a collection is published); collectd reads on the shortest interval
+  its reads keep to (from 100 ms, doubling; reads counted by the timestamps write_prometheus puts on
+  each value, the window starting and ending half an interval after a read began); the Debian
+  exporter, which collects on every scrape, is scraped back to back. libvirtd's CPU from other users
+  is measured for {background:?} before and after each window, with this exporter or collectd stopped
+  (SIGSTOP), and its rate times the window's length is taken out of libvirtd's share.
+- **Bare `virsh domstats`** (the limit): one interactive `virsh` session, connected and warmed up by
+  a first `domstats {groups}`, then running it {collections} times per window, with the same
+  background correction: virsh's and libvirtd's CPU. The groups are this exporter's defaults.
+- **libvirt calls per cycle**: each exporter is run again with `LIBVIRT_LOG_FILTERS=\"{filters}\"`
+  (client-side debug log) and collects {call_cycles} + 1 times, {call_interval:?} apart (twice that above 200 domains);
+  API calls are the public entry points logged (`virDomainGetInfo`, `virConnectGetAllDomainStats`, …,
+  without local handle accessors such as `virDomainGetName` or `virDomainFree`), round trips are
+  `RPC_CLIENT_MSG_TX_QUEUE` calls to the remote program. Calls are grouped into cycles by the pauses
+  between them; \"first\" is the first cycle (connecting, probing, first look at every domain), the
+  other number the median of the later ones.
+- **Scrapes**, **RSS**, **Reported**: this exporter and collectd run again, collecting every {interval:?}.
+  {concurrency} keep-alive connections on loopback scraping `/metrics` back to back for at most
+  {load_time:?} or {load_requests} requests, first with Prometheus' headers (OpenMetrics preferred, `Accept-Encoding: gzip`;
+  p50/p99 and the first scrapes/s are from this run), then plain (no Accept headers). The load
+  generator (`bench/compare/http.rs`, hyper + tokio) runs on the same 2 cores.
+- **RSS**: `VmRSS` after the load runs; in parentheses `RssAnon`, the process' own memory (the rest
+  is pages of shared libraries, libvirt's and its dependencies, shared with every libvirt client).
+  The virsh row shows the same for the `virsh` session: what any libvirt client on that URI holds
+  (with the test driver, that includes the driver's own copy of the 1,000 domains). MB = 10^6
+  bytes; the target is checked against `VmRSS`.
+- What each exporter collects differs: this exporter reads the groups above in one
+  `virConnectGetAllDomainStats` call and fetches a domain's XML only when the domain is new or its
+  devices change; the Debian exporter (0.2.0) lists domains and asks each one for its info, XML,
+  and block and interface statistics on every scrape; collectd's virt plugin asks each domain for
+  info, vCPUs, memory, block and interface statistics every interval and re-reads the domain list
+  and XML every 60 s.
+",
+        collections = settings.collections,
+        repeats = settings.repeats,
+        groups = VIRSH_GROUPS.join(" "),
+        filters = crate::calls::LOG_FILTERS,
+        call_cycles = settings.call_cycles,
+        background = settings.background,
+        call_interval = settings.call_interval,
+        concurrency = settings.concurrency,
+        interval = settings.interval,
+        load_time = settings.load_time,
+        load_requests = settings.load_requests,
+    )
+}
+
+/// The generated part of BENCHMARKS.md.
+pub fn document(
+    machine: &Machine,
+    settings: &Settings,
+    results: &[ScenarioResult],
+    command: &str,
+) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "Generated by `{command}`.\n");
+    let _ = writeln!(t, "### Machine and versions\n");
+    for (k, v) in &machine.lines {
+        let _ = writeln!(t, "- {k}: {v}");
+    }
+    let _ = writeln!(t, "\n### Results\n");
+    t.push_str(&table(results));
+    let p = problems(results);
+    if !p.is_empty() {
+        let _ = writeln!(t, "\nProblems met while measuring:\n\n{p}");
+    }
+    let _ = writeln!(t, "\n### How it was measured\n\n{}", method(settings));
+    t
+}
+
+pub const BEGIN: &str = "<!-- bench/run.sh: generated from here -->";
+pub const END: &str = "<!-- bench/run.sh: generated up to here -->";
+
+/// Replaces the generated part of `existing` (or the whole file when it has none).
+pub fn splice(existing: Option<&str>, generated: &str) -> String {
+    let block = format!("{BEGIN}\n{generated}{END}\n");
+    match existing {
+        Some(old) => match (old.find(BEGIN), old.find(END)) {
+            (Some(b), Some(e)) if b < e => {
+                let rest = old[e + END.len()..].trim_start_matches('\n');
+                let gap = if rest.is_empty() { "" } else { "\n" };
+                format!("{}{block}{gap}{rest}", &old[..b])
+            }
+            _ => format!("{}\n{block}", old.trim_end()),
+        },
+        None => format!("# Benchmarks\n\n{block}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_keeps_what_surrounds_the_generated_part() {
+        let first = splice(None, "one\n");
+        assert!(first.starts_with("# Benchmarks\n"));
+        let edited = format!("{first}\n## Profile\nnotes\n");
+        let again = splice(Some(&edited), "two\n");
+        assert!(
+            again.contains("two\n") && !again.contains("one\n"),
+            "{again}"
+        );
+        assert!(again.ends_with("## Profile\nnotes\n"), "{again}");
+    }
+}
