@@ -91,6 +91,8 @@ pub struct SubjectResult {
     pub load_plain: Option<LoadResult>,
     pub rss_kib: Option<u64>,
     pub anon_kib: Option<u64>,
+    /// VmRSS before the load runs, after the first collections.
+    pub idle_rss_kib: Option<u64>,
     pub reported_expected: usize,
     pub reported_total: usize,
     pub problems: Vec<String>,
@@ -103,6 +105,8 @@ pub struct Bare {
     /// virsh's VmRSS and RssAnon after its windows: a libvirt client's floor on this URI.
     pub rss_kib: Option<u64>,
     pub anon_kib: Option<u64>,
+    /// `virsh domstats --<group>` alone, per group (libvirtd scenarios only).
+    pub per_group: Vec<(&'static str, Cpu)>,
     pub calls: Option<CallCount>,
     pub problems: Vec<String>,
 }
@@ -235,12 +239,14 @@ impl Ctx<'_> {
     }
 
     /// libvirtd's CPU seconds per second over `--background` with the exporter under test stopped
-    /// (SIGSTOP) or idle: what other users of the host cost it.
-    fn background(&self, running: Option<&Running>) -> f64 {
+    /// (SIGSTOP) or idle: what other users of the host cost it. A stopped exporter may have a
+    /// call in flight, which libvirtd still completes: the measurement starts `settle` later.
+    fn background(&self, running: Option<&Running>, settle: Duration) -> f64 {
         let Some(pid) = self.libvirtd else { return 0.0 };
         let stopped = running.filter(|r| r.subject.cycles() != Cycles::PerScrape);
         if let Some(r) = stopped {
             signal(r.pid(), "STOP");
+            sleep(settle);
         }
         let started = Instant::now();
         let a = CpuSample::take(&[pid]);
@@ -253,25 +259,43 @@ impl Ctx<'_> {
         rate
     }
 
+    /// Polls the collections counter every `poll` until it moves; returns the new value.
+    fn next_collection(
+        &self,
+        running: &Running,
+        poll: Duration,
+        limit: Instant,
+    ) -> anyhow::Result<i64> {
+        let last = self.counter(running)?;
+        loop {
+            sleep(poll);
+            let now = self.counter(running)?;
+            if now != last {
+                return Ok(now);
+            }
+            if Instant::now() > limit {
+                bail!("no collection within the time limit");
+            }
+        }
+    }
+
     /// CPU of the exporter and libvirtd over about `collections` whole collections, with
     /// libvirtd's background (measured just before and after) taken out.
     fn cpu_window(&self, running: &Running, interval: Duration) -> anyhow::Result<Cpu> {
         let k = self.settings.collections as i64;
         let own = [running.pid()];
         let daemon: Vec<u32> = self.libvirtd.into_iter().collect();
-        let before = self.background(Some(running));
-        // after SIGCONT, collectd catches up with the reads it missed before keeping to its grid
-        sleep(interval * 3);
-        let limit = Instant::now() + Duration::from_secs(120);
+        let limit = Instant::now() + Duration::from_secs(300);
         let late = || -> anyhow::Result<()> {
             if Instant::now() > limit {
-                bail!("{k} collections took more than 120 s");
+                bail!("{k} collections took more than 300 s");
             }
             Ok(())
         };
-        let (c0, d0, t0, c1, d1, t1, n);
+        let (before, after, c0, d0, t0, c1, d1, t1, n);
         match running.subject.cycles() {
             Cycles::PerScrape => {
+                before = self.background(None, Duration::ZERO);
                 (c0, d0, t0) = (
                     CpuSample::take(&own),
                     CpuSample::take(&daemon),
@@ -286,46 +310,48 @@ impl Ctx<'_> {
                     Instant::now(),
                 );
                 n = k;
+                after = self.background(None, Duration::ZERO);
             }
             Cycles::Counter => {
-                // back-to-back cycles: start right when one was published, learn its length
-                let poll = Duration::from_millis(2);
-                let mut last = self.counter(running)?;
-                let mut changes = Vec::new();
-                while changes.len() < 2 {
-                    sleep(poll);
-                    let now = self.counter(running)?;
-                    if now != last {
-                        changes.push((now, Instant::now()));
-                        last = now;
-                    }
-                    late()?;
-                }
+                // back-to-back cycles: learn their length, then start right when one was
+                // published and stop right when the k-th after it was, polling at a fiftieth
+                // of a cycle (polls are gzip scrapes of the published bytes, cheap)
+                let first = self.next_collection(running, Duration::from_millis(5), limit)?;
+                let at = Instant::now();
+                let second = self.next_collection(running, Duration::from_millis(5), limit)?;
+                let cycle = at.elapsed() / (second - first).max(1) as u32;
+                let poll = (cycle / 50).clamp(Duration::from_millis(1), Duration::from_millis(20));
+                let settle =
+                    (cycle * 3 / 2 + Duration::from_millis(100)).min(Duration::from_secs(5));
+                before = self.background(Some(running), settle);
+                let start = self.next_collection(running, poll, limit)?;
                 (c0, d0, t0) = (
                     CpuSample::take(&own),
                     CpuSample::take(&daemon),
                     Instant::now(),
                 );
-                let (first, at0) = changes[1];
-                let cycle = at0 - changes[0].1;
-                sleep(cycle.mul_f64(k as f64 * 0.8));
-                loop {
-                    last = self.counter(running)?;
-                    if last >= first + k {
-                        break;
-                    }
+                sleep(cycle.mul_f64(k as f64 * 0.9));
+                let mut last = self.counter(running)?;
+                while last < start + k {
                     late()?;
                     sleep(poll);
+                    last = self.counter(running)?;
                 }
                 (c1, d1, t1) = (
                     CpuSample::take(&own),
                     CpuSample::take(&daemon),
                     Instant::now(),
                 );
-                n = last - first;
+                n = last - start;
+                after = self.background(Some(running), settle);
             }
             Cycles::Timestamps => {
                 // reads on a fixed grid: sample half an interval after a read began
+                let settle = Duration::from_millis(200);
+                before = self.background(Some(running), settle);
+                // after SIGCONT, collectd catches up with the reads it missed before keeping
+                // to its grid
+                sleep(interval * 3);
                 let poll = Duration::from_millis(10);
                 let first = self.marker(running)?;
                 let mut start = first;
@@ -341,8 +367,8 @@ impl Ctx<'_> {
                     Instant::now(),
                 );
                 sleep(interval.mul_f64(k as f64 - 0.75));
-                let target =
-                    start + (interval.as_millis() as i64) * k - interval.as_millis() as i64 / 4;
+                let ms = interval.as_millis() as i64;
+                let target = start + ms * k - ms / 4;
                 let mut end = self.marker(running)?;
                 while end < target {
                     sleep(poll);
@@ -355,10 +381,10 @@ impl Ctx<'_> {
                     CpuSample::take(&daemon),
                     Instant::now(),
                 );
-                n = ((end - start) as f64 / interval.as_millis() as f64).round() as i64;
+                n = ((end - start) as f64 / ms as f64).round() as i64;
+                after = self.background(Some(running), settle);
             }
         }
-        let after = self.background(Some(running));
         if n <= 0 {
             bail!("no collection counted");
         }
@@ -562,6 +588,7 @@ fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Resul
         ctx.wait_ready(&mut running)?;
     }
     let text = ctx.scrape(&running)?;
+    r.idle_rss_kib = procfs::status_kib(running.pid(), "VmRSS");
     let names = expo::label_values(&text, subject.domain_label());
     r.reported_total = names.len();
     r.reported_expected = names.intersection(&ctx.scenario.expected).count();
@@ -648,9 +675,14 @@ impl Virsh {
 
     /// Runs `domstats` of [`VIRSH_GROUPS`] `n` times and waits until virsh has printed it all.
     fn domstats(&mut self, n: u32) -> anyhow::Result<()> {
+        self.domstats_of(&VIRSH_GROUPS.join(" "), n)
+    }
+
+    /// Runs `domstats <flags>` `n` times and waits until virsh has printed it all.
+    fn domstats_of(&mut self, flags: &str, n: u32) -> anyhow::Result<()> {
         self.batches += 1;
         let marker = format!("bench-batch-{}-done", self.batches);
-        let line = format!("domstats {}\n", VIRSH_GROUPS.join(" "));
+        let line = format!("domstats {flags}\n");
         self.stdin
             .write_all(format!("{}echo {marker}\n", line.repeat(n as usize)).as_bytes())?;
         self.stdin.flush()?;
@@ -709,18 +741,18 @@ pub fn bare(settings: &Settings, scenario: &Scenario) -> Bare {
     let dir = &settings.state_dir;
     let limit = Duration::from_secs(600);
     let mut rss = (None, None);
+    let mut per_group = Vec::new();
     let mut cpu = || -> anyhow::Result<Vec<Cpu>> {
         let mut virsh = Virsh::start(&scenario.uri, None, &dir.join("virsh.err"), limit)?;
         virsh.domstats(1)?;
-        let mut windows = Vec::new();
-        for _ in 0..settings.repeats {
+        let window = |virsh: &mut Virsh, flags: &str| -> anyhow::Result<Cpu> {
             let before = background(&libvirtd, settings.background);
             let (c0, d0, t0) = (
                 CpuSample::take(&[virsh.pid()]),
                 CpuSample::take(&libvirtd),
                 Instant::now(),
             );
-            virsh.domstats(k)?;
+            virsh.domstats_of(flags, k)?;
             let (c1, d1, t1) = (
                 CpuSample::take(&[virsh.pid()]),
                 CpuSample::take(&libvirtd),
@@ -730,7 +762,18 @@ pub fn bare(settings: &Settings, scenario: &Scenario) -> Bare {
             let daemon = (d1.seconds_since(&d0) - bg * (t1 - t0).as_secs_f64()).max(0.0);
             let mut cpu = per_collection(c1.seconds_since(&c0), daemon, k as u64);
             cpu.background = bg;
-            windows.push(cpu);
+            Ok(cpu)
+        };
+        let mut windows = Vec::new();
+        for _ in 0..settings.repeats {
+            windows.push(window(&mut virsh, &VIRSH_GROUPS.join(" "))?);
+        }
+        // what each group costs libvirtd on its own (one window each)
+        if scenario.daemon {
+            for group in VIRSH_GROUPS.iter().filter(|g| **g != "--nowait") {
+                let cpu = window(&mut virsh, &format!("{group} --nowait"))?;
+                per_group.push((group.trim_start_matches("--"), cpu));
+            }
         }
         rss = (
             procfs::status_kib(virsh.pid(), "VmRSS"),
@@ -740,6 +783,7 @@ pub fn bare(settings: &Settings, scenario: &Scenario) -> Bare {
     };
     let windows = cpu();
     (r.rss_kib, r.anon_kib) = rss;
+    r.per_group = per_group;
     match windows {
         Ok(w) => r.cpu = median(w),
         Err(e) => r.problems.push(format!("{e:#}")),

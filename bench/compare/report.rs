@@ -229,7 +229,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
         "p50 / p99 ms",
         "scrapes/s (gzip / plain)",
         "body KiB (gzip / plain)",
-        "RSS MB (anonymous)",
+        "RSS MB after load (anonymous); idle",
     ];
     let _ = writeln!(t, "| {} | {} |", head.join(" | "), TARGETS.join(" | "));
     let _ = writeln!(t, "|{}", "---|".repeat(head.len() + TARGETS.len()));
@@ -276,7 +276,10 @@ pub fn table(results: &[ScenarioResult]) -> String {
                 l.and_then(|l| l.mean_body_bytes())
                     .map_or("—".into(), |b| format!("{:.0}", b as f64 / 1024.0))
             };
-            let rss = rss_cell(r.rss_kib, r.anon_kib);
+            let mut rss = rss_cell(r.rss_kib, r.anon_kib);
+            if let Some(idle) = r.idle_rss_kib {
+                rss.push_str(&format!("; idle {:.1}", idle as f64 * 1024.0 / 1e6));
+            }
             let marks: String = if *subject == Subject::Ours {
                 verdicts
                     .iter()
@@ -300,6 +303,37 @@ pub fn table(results: &[ScenarioResult]) -> String {
                 kib(lq),
             );
         }
+    }
+    t
+}
+
+/// libvirtd's CPU per statistics group, from `virsh domstats --<group>` alone.
+pub fn groups(results: &[ScenarioResult]) -> String {
+    let with: Vec<&ScenarioResult> = results
+        .iter()
+        .filter(|s| !s.bare.per_group.is_empty())
+        .collect();
+    let Some(first) = with.first() else {
+        return String::new();
+    };
+    let names: Vec<&str> = first.bare.per_group.iter().map(|(g, _)| *g).collect();
+    let mut t = String::new();
+    let _ = writeln!(t, "| Domains | all groups | {} |", names.join(" | "));
+    let _ = writeln!(t, "|{}", "---|".repeat(names.len() + 2));
+    for s in with {
+        let cells: Vec<String> = s
+            .bare
+            .per_group
+            .iter()
+            .map(|(_, c)| ms(c.libvirtd))
+            .collect();
+        let all = s.bare.cpu.map_or("—".into(), |c| ms(c.libvirtd));
+        let _ = writeln!(
+            t,
+            "| {} | {all} | {} |",
+            s.scenario.label,
+            cells.join(" | ")
+        );
     }
     t
 }
@@ -362,7 +396,8 @@ pub fn method(settings: &Settings) -> String {
   {load_time:?} or {load_requests} requests, first with Prometheus' headers (OpenMetrics preferred, `Accept-Encoding: gzip`;
   p50/p99 and the first scrapes/s are from this run), then plain (no Accept headers). The load
   generator (`bench/compare/http.rs`, hyper + tokio) runs on the same 2 cores.
-- **RSS**: `VmRSS` after the load runs; in parentheses `RssAnon`, the process' own memory (the rest
+- **RSS**: `VmRSS` after the load runs (\"idle\": before them, after the first collections); in
+  parentheses `RssAnon`, the process' own memory (the rest
   is pages of shared libraries, libvirt's and its dependencies, shared with every libvirt client).
   The virsh row shows the same for the `virsh` session: what any libvirt client on that URI holds
   (with the test driver, that includes the driver's own copy of the 1,000 domains). MB = 10^6
@@ -403,6 +438,13 @@ pub fn document(
     }
     let _ = writeln!(t, "\n### Results\n");
     t.push_str(&table(results));
+    let g = groups(results);
+    if !g.is_empty() {
+        let _ = writeln!(
+            t,
+            "\nlibvirtd's CPU in ms per collection for each statistics group on its own (bare `virsh domstats --<group> --nowait`, one window each):\n\n{g}"
+        );
+    }
     let p = problems(results);
     if !p.is_empty() {
         let _ = writeln!(t, "\nProblems met while measuring:\n\n{p}");
