@@ -104,7 +104,10 @@ mod tests {
         let before = cpu_ns(me).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while cpu_ns(me).unwrap() < before + 20_000_000 {
-            assert!(std::time::Instant::now() < deadline, "CPU time does not grow");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "CPU time does not grow"
+            );
         }
         assert!(cpu_ticks(me).is_some());
         assert!(status_kib(me, "VmRSS").unwrap() > 0);
