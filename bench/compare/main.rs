@@ -171,11 +171,12 @@ fn measure_all(
         "{}: {} domains on {}",
         scenario.label, scenario.total_domains, scenario.uri
     ));
-    let bare = measure::bare(settings, &scenario);
+    let mut bare = measure::bare(settings, &scenario, true);
     let subjects = subjects::ALL
         .iter()
         .map(|s| (*s, measure::subject(rt, settings, &scenario, *s)))
         .collect();
+    bare.merge(measure::bare(settings, &scenario, false));
     ScenarioResult {
         scenario,
         bare,

@@ -373,17 +373,21 @@ pub fn method(settings: &Settings) -> String {
   the scheduler's nanosecond account that utime+stime of `/proc/<pid>/stat` are rounded from; the
   rounded ticks are used instead if threads that exited took more) over about {collections}
   collections per window, the median of {repeats} windows. Windows are dense, so that libvirtd's
-  work for other users of the host weighs little: this exporter collects back to back
-  (`--collect.interval 1ms`, collections counted with `libvirt_exporter_collections_total`, the
-  window starting and ending as a collection is published); collectd reads on the shortest interval
+  work for other users of the host weighs little: this exporter collects back to back, or every
+  50 ms when a cycle is shorter (`--collect.interval 50ms`; collections counted with
+  `libvirt_exporter_collections_total`, the window starting and ending as a collection is
+  published); collectd reads on the shortest interval
   its reads keep to (from 100 ms, doubling; reads counted by the timestamps write_prometheus puts on
   each value, the window starting and ending half an interval after a read began); the Debian
   exporter, which collects on every scrape, is scraped back to back. libvirtd's CPU from other users
   is measured for {background:?} before and after each window, with this exporter or collectd stopped
-  (SIGSTOP), and its rate times the window's length is taken out of libvirtd's share.
+  (SIGSTOP; measured once a call still in flight has had 1.5 cycles to finish), and its rate
+  times the window's length is taken out of libvirtd's share.
 - **Bare `virsh domstats`** (the limit): one interactive `virsh` session, connected and warmed up by
   a first `domstats {groups}`, then running it {collections} times per window, with the same
   background correction: virsh's and libvirtd's CPU. The groups are this exporter's defaults.
+  libvirtd's cost for the same call drifts by 10-20 % over minutes here, so the reference is
+  measured before and after the exporters of a scenario, and the median of all {both} windows kept.
 - **libvirt calls per cycle**: each exporter is run again with `LIBVIRT_LOG_FILTERS=\"{filters}\"`
   (client-side debug log) and collects {call_cycles} + 1 times, {call_interval:?} apart (twice that above 200 domains);
   API calls are the public entry points logged (`virDomainGetInfo`, `virConnectGetAllDomainStats`, …,
@@ -414,6 +418,7 @@ pub fn method(settings: &Settings) -> String {
         groups = VIRSH_GROUPS.join(" "),
         filters = crate::calls::LOG_FILTERS,
         call_cycles = settings.call_cycles,
+        both = settings.repeats * 2,
         background = settings.background,
         call_interval = settings.call_interval,
         concurrency = settings.concurrency,
