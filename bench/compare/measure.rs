@@ -96,6 +96,7 @@ pub struct SubjectResult {
     pub load_plain: Option<LoadResult>,
     pub rss_kib: Option<u64>,
     pub anon_kib: Option<u64>,
+    pub pss_kib: Option<u64>,
     /// VmRSS before the load runs, after the first collections.
     pub idle_rss_kib: Option<u64>,
     pub reported_expected: usize,
@@ -107,9 +108,10 @@ pub struct SubjectResult {
 #[derive(Debug, Default)]
 pub struct Bare {
     pub cpu: Option<Cpu>,
-    /// virsh's VmRSS and RssAnon after its windows: a libvirt client's floor on this URI.
+    /// virsh's VmRSS, RssAnon and Pss after its windows: a libvirt client's floor on this URI.
     pub rss_kib: Option<u64>,
     pub anon_kib: Option<u64>,
+    pub pss_kib: Option<u64>,
     /// `virsh domstats --<group>` alone, per group (libvirtd scenarios only).
     pub per_group: Vec<(&'static str, Cpu)>,
     /// Every window of the reference (`cpu` is their median).
@@ -622,6 +624,7 @@ fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Resul
     }
     r.rss_kib = procfs::status_kib(running.pid(), "VmRSS");
     r.anon_kib = procfs::status_kib(running.pid(), "RssAnon");
+    r.pss_kib = procfs::smaps_rollup_kib(running.pid(), "Pss");
     Ok(())
 }
 
@@ -758,7 +761,7 @@ pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare
     let k = settings.collections;
     let dir = &settings.state_dir;
     let limit = Duration::from_secs(600);
-    let mut rss = (None, None);
+    let mut rss = (None, None, None);
     let mut per_group = Vec::new();
     let mut cpu = || -> anyhow::Result<Vec<Cpu>> {
         let mut virsh = Virsh::start(&scenario.uri, None, &dir.join("virsh.err"), limit)?;
@@ -796,11 +799,12 @@ pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare
         rss = (
             procfs::status_kib(virsh.pid(), "VmRSS"),
             procfs::status_kib(virsh.pid(), "RssAnon"),
+            procfs::smaps_rollup_kib(virsh.pid(), "Pss"),
         );
         Ok(windows)
     };
     let windows = cpu();
-    (r.rss_kib, r.anon_kib) = rss;
+    (r.rss_kib, r.anon_kib, r.pss_kib) = rss;
     r.per_group = per_group;
     match windows {
         Ok(w) => {

@@ -74,6 +74,16 @@ pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// A `/proc/<pid>/smaps_rollup` field in KiB (`Pss`: resident pages, each shared page divided
+/// by the number of processes mapping it).
+pub fn smaps_rollup_kib(pid: u32, key: &str) -> Option<u64> {
+    let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 /// The pid of the first process whose command name is exactly `comm`.
 pub fn pid_of(comm: &str) -> Option<u32> {
     let mut pids: Vec<u32> = fs::read_dir("/proc")
@@ -111,5 +121,7 @@ mod tests {
         }
         assert!(cpu_ticks(me).is_some());
         assert!(status_kib(me, "VmRSS").unwrap() > 0);
+        let pss = smaps_rollup_kib(me, "Pss").unwrap();
+        assert!(pss > 0 && pss <= status_kib(me, "VmRSS").unwrap() + 64);
     }
 }

@@ -133,13 +133,11 @@ fn calls_cell(calls: Option<CallCount>, daemon: bool) -> String {
     }
 }
 
-fn rss_cell(rss_kib: Option<u64>, anon_kib: Option<u64>) -> String {
-    match (rss_kib, anon_kib) {
-        (Some(k), Some(a)) => format!(
-            "{:.1} ({:.1})",
-            k as f64 * 1024.0 / 1e6,
-            a as f64 * 1024.0 / 1e6
-        ),
+fn rss_cell(rss_kib: Option<u64>, anon_kib: Option<u64>, pss_kib: Option<u64>) -> String {
+    let mb = |k: u64| k as f64 * 1024.0 / 1e6;
+    match (rss_kib, anon_kib, pss_kib) {
+        (Some(k), Some(a), Some(p)) => format!("{:.1} ({:.1}; PSS {:.1})", mb(k), mb(a), mb(p)),
+        (Some(k), Some(a), None) => format!("{:.1} ({:.1})", mb(k), mb(a)),
         _ => "—".into(),
     }
 }
@@ -229,7 +227,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
         "p50 / p99 ms",
         "scrapes/s (gzip / plain)",
         "body KiB (gzip / plain)",
-        "RSS MB after load (anonymous); idle",
+        "RSS MB after load (anonymous; PSS); idle",
     ];
     let _ = writeln!(t, "| {} | {} |", head.join(" | "), TARGETS.join(" | "));
     let _ = writeln!(t, "|{}", "---|".repeat(head.len() + TARGETS.len()));
@@ -248,7 +246,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
                 Some(c) => c.steady.api.to_string(),
                 None => "—".into(),
             },
-            rss_cell(s.bare.rss_kib, s.bare.anon_kib),
+            rss_cell(s.bare.rss_kib, s.bare.anon_kib, s.bare.pss_kib),
             " |".repeat(TARGETS.len())
         );
         let verdicts = targets(s);
@@ -276,7 +274,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
                 l.and_then(|l| l.mean_body_bytes())
                     .map_or("—".into(), |b| format!("{:.0}", b as f64 / 1024.0))
             };
-            let mut rss = rss_cell(r.rss_kib, r.anon_kib);
+            let mut rss = rss_cell(r.rss_kib, r.anon_kib, r.pss_kib);
             if let Some(idle) = r.idle_rss_kib {
                 rss.push_str(&format!("; idle {:.1}", idle as f64 * 1024.0 / 1e6));
             }
@@ -402,7 +400,9 @@ pub fn method(settings: &Settings) -> String {
   generator (`bench/compare/http.rs`, hyper + tokio) runs on the same 2 cores.
 - **RSS**: `VmRSS` after the load runs (\"idle\": before them, after the first collections); in
   parentheses `RssAnon`, the process' own memory (the rest
-  is pages of shared libraries, libvirt's and its dependencies, shared with every libvirt client).
+  is pages of shared libraries, libvirt's and its dependencies, shared with every libvirt client),
+  and `Pss` from `smaps_rollup` (shared pages divided among the processes that map them: what
+  the process adds to the host's memory use, given libvirtd and QEMU map the same libraries).
   The virsh row shows the same for the `virsh` session: what any libvirt client on that URI holds
   (with the test driver, that includes the driver's own copy of the 1,000 domains). MB = 10^6
   bytes; the target is checked against `VmRSS`.
