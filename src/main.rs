@@ -4,6 +4,7 @@
 use anyhow::Context;
 use libvirt_exporter::cli::{self, CliError};
 use libvirt_exporter::collect::host_runner::{self, RunnerConfig};
+use libvirt_exporter::collect::shared_connection::SharedConnection;
 use libvirt_exporter::collect::{all_domain_collectors, all_host_collectors, scheduler};
 use libvirt_exporter::exposition::Published;
 use libvirt_exporter::{http, libvirt};
@@ -66,12 +67,19 @@ fn run(
             .filter(|c| config.host_collectors.contains(&c.name()))
             .collect();
         let runner_config = RunnerConfig::from(&config.collect);
-        let host = host_runner::start(&runner_config, host_collectors, stop.clone())
-            .context("cannot start the host collector threads")?;
+        let connection = Arc::new(SharedConnection::default());
+        let host = host_runner::start(
+            &runner_config,
+            host_collectors,
+            connection.clone(),
+            stop.clone(),
+        )
+        .context("cannot start the host collector threads")?;
         scheduler::start(
             config.collect.clone(),
             enabled,
             host,
+            connection,
             published.clone(),
             stop.clone(),
         )

@@ -209,6 +209,67 @@ fn a_sigstopped_libvirtd_never_blocks_a_scrape_and_up_recovers_after_sigcont() {
     assert!(!exporter.log().contains("panicked"));
 }
 
+/// The host collectors a default exporter runs (volumes run every 60 s, too slow to wait for).
+const HOST_COLLECTORS: [&str; 3] = ["pool", "network", "node"];
+
+fn host_collector_success(m: &Metrics, collector: &str) -> f64 {
+    m.value(
+        "libvirt_exporter_collector_success",
+        &[("collector", collector)],
+    )
+    .unwrap_or(-1.0)
+}
+
+/// How many of libvirtd's clients are process `pid` (from `virt-admin`, which asks the daemon).
+fn libvirtd_clients_of(pid: u32) -> usize {
+    let list = Command::new("virt-admin")
+        .args(["srv-clients-list", "libvirtd"])
+        .output()
+        .unwrap();
+    assert!(
+        list.status.success(),
+        "virt-admin srv-clients-list: {list:?}"
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    ids.iter()
+        .filter(|id| {
+            let info = Command::new("virt-admin")
+                .args(["client-info", "libvirtd", id])
+                .output()
+                .unwrap();
+            // A client that left between the list and this call has no info.
+            String::from_utf8_lossy(&info.stdout).lines().any(|l| {
+                l.split_once(':').is_some_and(|(k, v)| {
+                    k.trim() == "unix_process_id" && v.trim() == pid.to_string()
+                })
+            })
+        })
+        .count()
+}
+
+#[test]
+#[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
+fn every_collector_shares_one_keepalive_connection_to_libvirtd() {
+    let _serial = serial();
+    ensure_libvirtd();
+    let exporter = start(&[]);
+    let m = exporter.next_complete_snapshot();
+    m.assert_default_collectors_succeeded();
+    for c in HOST_COLLECTORS {
+        assert_eq!(host_collector_success(&m, c), 1.0, "{c}");
+    }
+    assert_eq!(
+        m.get("libvirt_network_active", &[("network", "lab-net")]),
+        1.0
+    );
+    // Domain worker, events and the four host collector threads: one client of libvirtd.
+    assert_eq!(libvirtd_clients_of(exporter.pid()), 1);
+}
+
 #[test]
 #[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
 fn a_restarted_libvirtd_is_reconnected_and_events_flow_again() {
@@ -224,14 +285,33 @@ fn a_restarted_libvirtd_is_reconnected_and_events_flow_again() {
     wait_until("libvirtd to exit", Duration::from_secs(30), || {
         libvirtd_pid().is_none()
     });
-    exporter.wait_for("libvirt_up 0 while libvirtd is gone", |m| up(m) == 0.0);
+    // The host collectors borrow the domain worker's connection, so they fail with it...
+    exporter.wait_for("libvirt_up 0 and failing host collectors", |m| {
+        up(m) == 0.0
+            && HOST_COLLECTORS
+                .iter()
+                .all(|c| host_collector_success(m, c) == 0.0)
+    });
     drop(restart); // starts libvirtd again
     let back = unix_now();
+    // ...and come back with it.
     let m = exporter.wait_for("reconnected with fresh data", |m| {
         up(m) == 1.0
             && m.value("libvirt_exporter_last_success_timestamp_seconds", &[])
                 .is_some_and(|t| t >= back)
+            && HOST_COLLECTORS
+                .iter()
+                .all(|c| host_collector_success(m, c) == 1.0)
     });
+    assert_eq!(
+        m.get(
+            "libvirt_storage_pool_state",
+            &[("storage_pool", "lab-pool")]
+        ),
+        2.0,
+        "running"
+    );
+    assert_eq!(libvirtd_clients_of(exporter.pid()), 1);
     assert_eq!(m.get("libvirt_exporter_events_subscribed", &[]), 1.0);
     assert!(
         m.get(

@@ -1,16 +1,18 @@
-//! Runs the host collectors off the domain path: each on its own thread, with its own libvirt
-//! connection and interval. The clock only reads their latest results when it assembles a
-//! snapshot ([`HostResults::fill`]), so a host collector that hangs never delays domain
-//! statistics or the other host collectors.
+//! Runs the host collectors off the domain path: each on its own thread and interval, all
+//! calling through the connection the domain worker keeps ([`SharedConnection`]). The clock
+//! only reads their latest results when it assembles a snapshot ([`HostResults::fill`]), so a
+//! host collector that hangs never delays domain statistics or the other host collectors.
 //!
-//! Why not the domain worker: while libvirt reads a volume it holds that pool's lock, and
-//! listing pools waits for the lock. A volume read stuck on a dead network mount would
+//! Why not the domain worker's thread: while libvirt reads a volume it holds that pool's lock,
+//! and listing pools waits for the lock. A volume read stuck on a dead network mount would
 //! therefore also stall the pool collector, and with it anything run after it on the same
-//! thread.
+//! thread. A libvirt connection takes calls from several threads at once, so sharing it does
+//! not bring that coupling back.
 
 use super::scheduler::CollectConfig;
+use super::shared_connection::SharedConnection;
 use super::HostCollector;
-use crate::libvirt::{Connection, LibvirtError};
+use crate::libvirt::LibvirtError;
 use crate::snapshot::{CollectorOutcome, HostStats, Snapshot};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,11 +22,14 @@ use std::time::{Duration, Instant};
 /// How often a sleeping runner looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(250);
 
-/// Where to connect, shared by every runner.
+/// How long a run waits for the worker's connection before it counts as failed.
+const CONNECTION_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How often to run and how long to serve results, shared by every runner.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
+    /// Named in errors while there is no connection.
     pub libvirt_uri: String,
-    pub read_only: bool,
     /// `--collect.interval`: the interval of every host collector but volumes.
     pub interval: Duration,
     /// `--collect.max-age`: results are served at least this long (and at least three of the
@@ -36,7 +41,6 @@ impl From<&CollectConfig> for RunnerConfig {
     fn from(c: &CollectConfig) -> Self {
         RunnerConfig {
             libvirt_uri: c.libvirt_uri.clone(),
-            read_only: c.read_only,
             interval: c.interval,
             max_age: c.max_age,
         }
@@ -130,10 +134,12 @@ fn merge(into: &mut HostStats, part: &HostStats) {
     }
 }
 
-/// Starts one thread per collector; they run until `stop` is set.
+/// Starts one thread per collector, calling libvirt through `connection`; they run until
+/// `stop` is set.
 pub fn start(
     config: &RunnerConfig,
     collectors: Vec<Box<dyn HostCollector>>,
+    connection: Arc<SharedConnection>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<Arc<HostResults>> {
     let mut results = HostResults::default();
@@ -146,17 +152,22 @@ pub fn start(
             state: Mutex::new(SlotState::default()),
         });
         results.slots.push(slot.clone());
-        let (config, stop) = (config.clone(), stop.clone());
+        let (config, connection, stop) = (config.clone(), connection.clone(), stop.clone());
         thread::Builder::new()
             .name(format!("host-{}", collector.name()))
-            .spawn(move || run(collector.as_ref(), &slot, &config, &stop))?;
+            .spawn(move || run(collector.as_ref(), &slot, &config, &connection, &stop))?;
     }
     Ok(Arc::new(results))
 }
 
 /// One collector's loop: a run every interval (missed ticks are skipped, never queued).
-fn run(collector: &dyn HostCollector, slot: &Slot, config: &RunnerConfig, stop: &AtomicBool) {
-    let mut conn: Option<Connection> = None;
+fn run(
+    collector: &dyn HostCollector,
+    slot: &Slot,
+    config: &RunnerConfig,
+    connection: &SharedConnection,
+    stop: &AtomicBool,
+) {
     let mut next = Instant::now();
     loop {
         while let Some(wait) = next.checked_duration_since(Instant::now()) {
@@ -174,28 +185,24 @@ fn run(collector: &dyn HostCollector, slot: &Slot, config: &RunnerConfig, stop: 
         }
         slot.begin();
         let started = Instant::now();
-        if conn.is_none() {
-            match Connection::open(&config.libvirt_uri, config.read_only) {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tracing::warn!(collector = slot.name, error = %e, "cannot connect to libvirt; retrying next run")
-                }
-            }
-        }
+        // At start-up the worker may still be connecting; afterwards this returns at once
+        // unless the worker is between connections.
+        let conn = connection.wait(CONNECTION_PATIENCE.min(slot.interval));
         let mut stats = HostStats::default();
         let result = match &conn {
             Some(c) => collector.collect(c, &mut stats),
             None => Err(LibvirtError {
                 call: "virConnectOpen",
                 code: -1,
-                message: format!("not connected to {}", config.libvirt_uri),
+                message: format!(
+                    "not connected to {} (the domain worker reconnects; see its log)",
+                    config.libvirt_uri
+                ),
             }),
         };
+        drop(conn);
         if let Err(e) = &result {
             tracing::warn!(collector = slot.name, error = %e, "host collector failed");
-            if conn.as_ref().is_some_and(|c| !c.is_alive()) {
-                conn = None;
-            }
         }
         slot.finish(result.is_ok(), started.elapsed(), stats);
     }
@@ -297,13 +304,15 @@ mod tests {
         crate::libvirt::silence_default_error_printer();
         let config = RunnerConfig {
             libvirt_uri: "test:///default".into(),
-            read_only: true,
             interval: Duration::from_millis(50),
             max_age: Duration::from_secs(60),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let collectors = all_host_collectors(&HostOptions::default());
-        let results = start(&config, collectors, stop.clone()).unwrap();
+        let connection = Arc::new(SharedConnection::default());
+        let conn = crate::libvirt::Connection::open("test:///default", true).unwrap();
+        connection.set(Some(Arc::new(conn)));
+        let results = start(&config, collectors, connection, stop.clone()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let snapshot = loop {
             let snapshot = filled(&results);
@@ -329,17 +338,16 @@ mod tests {
     }
 
     #[test]
-    fn a_runner_that_cannot_connect_reports_failure() {
-        crate::libvirt::silence_default_error_printer();
+    fn a_runner_without_a_connection_reports_failure() {
         let config = RunnerConfig {
             libvirt_uri: "test:///".into(),
-            read_only: true,
             interval: Duration::from_millis(50),
             max_age: Duration::from_secs(60),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let collectors = vec![all_host_collectors(&HostOptions::default()).remove(2)];
-        let results = start(&config, collectors, stop.clone()).unwrap();
+        let connection = Arc::new(SharedConnection::default());
+        let results = start(&config, collectors, connection, stop.clone()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let snapshot = loop {
             let snapshot = filled(&results);
@@ -361,7 +369,11 @@ mod tests {
         fn name(&self) -> &'static str {
             "stuck"
         }
-        fn collect(&self, _: &Connection, out: &mut HostStats) -> Result<(), LibvirtError> {
+        fn collect(
+            &self,
+            _: &crate::libvirt::Connection,
+            out: &mut HostStats,
+        ) -> Result<(), LibvirtError> {
             let (released, cv) = &*self.0;
             let mut released = released.lock().unwrap();
             while !*released {
@@ -379,7 +391,11 @@ mod tests {
         fn name(&self) -> &'static str {
             "failing"
         }
-        fn collect(&self, conn: &Connection, out: &mut HostStats) -> Result<(), LibvirtError> {
+        fn collect(
+            &self,
+            conn: &crate::libvirt::Connection,
+            out: &mut HostStats,
+        ) -> Result<(), LibvirtError> {
             out.pools.push(crate::snapshot::PoolStats {
                 name: "read-before-the-error".into(),
                 state: Some(0),
@@ -399,7 +415,6 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let runner = RunnerConfig {
             libvirt_uri: "test:///default".into(),
-            read_only: true,
             interval,
             max_age: Duration::from_secs(60),
         };
@@ -408,7 +423,8 @@ mod tests {
             Box::new(Failing),
             all_host_collectors(&HostOptions::default()).remove(3),
         ];
-        let host = start(&runner, collectors, stop.clone()).unwrap();
+        let connection = Arc::new(SharedConnection::default());
+        let host = start(&runner, collectors, connection.clone(), stop.clone()).unwrap();
         let published = Arc::new(Published::new("test:///default"));
         let config = scheduler::CollectConfig {
             libvirt_uri: "test:///default".into(),
@@ -422,6 +438,7 @@ mod tests {
             config,
             all_domain_collectors(),
             host,
+            connection,
             published.clone(),
             stop.clone(),
         )

@@ -25,6 +25,7 @@ pub mod options;
 mod perf;
 mod pool;
 pub mod scheduler;
+pub mod shared_connection;
 mod state;
 mod vcpu;
 mod vm;

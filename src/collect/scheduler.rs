@@ -10,6 +10,7 @@ use super::domains::{DomainCycle, DomainSource};
 use super::events::EventCounter;
 use super::host_runner::HostResults;
 use super::options::DomainOptions;
+use super::shared_connection::SharedConnection;
 use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
@@ -43,11 +44,13 @@ struct CycleResult {
 
 /// Starts the worker and the clock; returns at once. Setting `stop` ends the clock thread.
 /// Every snapshot also carries the latest results of the host collectors in `host`, which run
-/// on their own threads (see `host_runner`).
+/// on their own threads (see `host_runner`) through the connection the worker publishes in
+/// `connection`.
 pub fn start(
     config: CollectConfig,
     collectors: Vec<Box<dyn DomainCollector>>,
     host: Arc<HostResults>,
+    connection: Arc<SharedConnection>,
     published: Arc<Published>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
@@ -59,6 +62,7 @@ pub fn start(
         config: config.clone(),
         source: DomainSource::new(collectors, config.domains.clone()),
         session: None,
+        shared: connection,
         events: event_tx,
         subscribed: subscribed.clone(),
         backoff: Backoff::default(),
@@ -83,7 +87,7 @@ struct Session {
     // Dropped first: the subscription deregisters from the connection it refers to.
     _subscription: Option<Subscription>,
     closed: Arc<AtomicBool>,
-    conn: Connection,
+    conn: Arc<Connection>,
 }
 
 /// Runs cycles on request; owns the connection and reconnects after it breaks.
@@ -91,6 +95,8 @@ struct Worker {
     config: CollectConfig,
     source: DomainSource,
     session: Option<Session>,
+    /// Where the host collectors find the session's connection.
+    shared: Arc<SharedConnection>,
     events: Sender<LifecycleEvent>,
     subscribed: Arc<AtomicBool>,
     backoff: Backoff,
@@ -166,6 +172,8 @@ impl Worker {
             .store(subscription.is_some(), Ordering::SeqCst);
         tracing::info!(%uri, events = subscription.is_some(), "connected to libvirt");
         self.source.reset();
+        let conn = Arc::new(conn);
+        self.shared.set(Some(conn.clone()));
         self.session = Some(Session {
             _subscription: subscription,
             closed,
@@ -175,6 +183,7 @@ impl Worker {
     }
 
     fn disconnect(&mut self) {
+        self.shared.set(None);
         self.session = None;
         self.subscribed.store(false, Ordering::SeqCst);
     }
