@@ -4,11 +4,15 @@
 
 use flate2::{write::GzEncoder, Compression};
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
+
+/// The encoders hand over many small pieces (a name, a quote, a label value); they are
+/// gathered into chunks this size before each call into the compressor.
+const CHUNK: usize = 32 * 1024;
 
 /// A `fmt::Write` that gzips what it is given (`Compression::fast`) and counts its series.
 pub struct GzipText {
-    gz: GzEncoder<Vec<u8>>,
+    gz: BufWriter<GzEncoder<Vec<u8>>>,
     series: SeriesCounter,
     /// The first write error; `fmt::Error` carries no detail, so it is kept here.
     error: Option<io::Error>,
@@ -17,7 +21,7 @@ pub struct GzipText {
 impl GzipText {
     pub fn new() -> Self {
         GzipText {
-            gz: GzEncoder::new(Vec::new(), Compression::fast()),
+            gz: BufWriter::with_capacity(CHUNK, GzEncoder::new(Vec::new(), Compression::fast())),
             series: SeriesCounter::default(),
             error: None,
         }
@@ -34,7 +38,11 @@ impl GzipText {
         if let Some(e) = self.error {
             return Err(e);
         }
-        Ok(self.gz.finish()?.into_boxed_slice())
+        let gz = self
+            .gz
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        Ok(gz.finish()?.into_boxed_slice())
     }
 }
 
