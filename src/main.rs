@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    // First, while this is the only thread (see its doc comment).
+    libvirt::limit_malloc_arenas();
     let collectors = all_domain_collectors();
     let config = match cli::parse(std::env::args_os(), &collectors) {
         Ok(config) => config,

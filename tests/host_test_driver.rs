@@ -374,7 +374,8 @@ fn collect_in_process(conn: &Connection) -> Metrics {
         ..Snapshot::default()
     };
     let exposition = libvirt_exporter::encode::encode(Arc::new(snapshot));
-    Metrics::parse(std::str::from_utf8(&exposition.text).unwrap())
+    let text = exposition.plain(libvirt_exporter::exposition::Format::Text);
+    Metrics::parse(std::str::from_utf8(&text).unwrap())
 }
 
 #[test]

@@ -14,6 +14,7 @@
 mod common;
 
 use libvirt_exporter::encode::encode;
+use libvirt_exporter::exposition::Format;
 use libvirt_exporter::snapshot::{
     BlockStats, CollectorOutcome, DomainInfo, DomainStats, InterfaceStats, NetworkStats, PoolStats,
     Snapshot, VolumeStats,
@@ -446,8 +447,8 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 /// text exposition and its samples.
 fn encode_checked(snapshot: Snapshot) -> (String, Vec<Sample>) {
     let e = encode(Arc::new(snapshot));
-    let text = String::from_utf8(e.text.to_vec()).unwrap();
-    let om = String::from_utf8(e.openmetrics.to_vec()).unwrap();
+    let text = String::from_utf8(e.plain(Format::Text).to_vec()).unwrap();
+    let om = String::from_utf8(e.plain(Format::OpenMetrics).to_vec()).unwrap();
     let samples = parse_strict(&text, false).unwrap_or_else(|err| panic!("text format: {err}"));
     let om_samples = parse_strict(&om, true).unwrap_or_else(|err| panic!("OpenMetrics: {err}"));
     assert_eq!(

@@ -453,7 +453,9 @@ mod tests {
         ];
         let deadline = Instant::now() + Duration::from_secs(30);
         let text = loop {
-            let text = String::from_utf8_lossy(&published.load().text).into_owned();
+            let text =
+                String::from_utf8_lossy(&published.load().plain(crate::exposition::Format::Text))
+                    .into_owned();
             let done = wanted.iter().all(|w| text.lines().any(|l| l == *w));
             if done || Instant::now() > deadline {
                 break text;

@@ -398,6 +398,9 @@ impl Clock {
         snapshot.max_series = self.config.domains.max_series;
         let exposition = encode::encode(Arc::new(snapshot));
         self.published.store(exposition);
+        // The encoding buffers and (once no scrape holds it) the previous exposition are
+        // freed now; hand the memory back instead of letting glibc keep it.
+        libvirt::release_free_memory();
     }
 }
 
@@ -442,7 +445,13 @@ mod tests {
     }
 
     fn text(published: &Published) -> String {
-        String::from_utf8(published.load().text.to_vec()).unwrap()
+        String::from_utf8(
+            published
+                .load()
+                .plain(crate::exposition::Format::Text)
+                .to_vec(),
+        )
+        .unwrap()
     }
 
     fn good_cycle() -> CycleResult {

@@ -22,13 +22,6 @@ pub fn encode(sink: &mut dyn Sink, dropped: u64) -> fmt::Result {
     )
 }
 
-/// The number of samples in a Prometheus text exposition.
-pub fn count_series(text: &str) -> usize {
-    text.lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .count()
-}
-
 /// How many series each domain of the snapshot adds: its own families and its lifecycle
 /// event counters.
 pub fn series_per_domain(snapshot: &Snapshot) -> Vec<usize> {

@@ -363,7 +363,7 @@ pub(crate) mod tests {
         };
         String::from_utf8(
             crate::encode::encode(std::sync::Arc::new(snapshot))
-                .text
+                .plain(crate::exposition::Format::Text)
                 .to_vec(),
         )
         .unwrap()

@@ -1,25 +1,26 @@
-//! Encoding: a snapshot becomes Prometheus text 0.0.4 and OpenMetrics 1.0 bytes (plain and
-//! gzipped), through a prometheus-client registry with one custom collector, once per cycle.
+//! Encoding: a snapshot becomes Prometheus text 0.0.4 and OpenMetrics 1.0, gzipped as it is
+//! written (see `gzip_text`), through a prometheus-client registry with one custom collector,
+//! once per cycle.
 
 mod cap;
 mod domain;
 mod events;
 mod exporter;
 pub mod family;
+mod gzip_text;
 mod host;
 mod job;
 pub mod kvm;
 pub mod states;
 
-use crate::exposition::Exposition;
+use crate::exposition::{Exposition, Format};
 use crate::snapshot::Snapshot;
 use bytes::Bytes;
 use family::Kind;
-use flate2::{write::GzEncoder, Compression};
+use gzip_text::GzipText;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
-use std::io::Write;
 use std::sync::Arc;
 
 /// Presents a snapshot to prometheus-client as const metrics.
@@ -64,8 +65,9 @@ fn registry(collector: SnapshotCollector) -> Registry {
     registry
 }
 
-/// Encodes `snapshot` in every format the server offers. Under a series cap that the
-/// snapshot exceeds, the text is encoded a second time without the domains that do not fit.
+/// Encodes `snapshot` in every format the server offers, straight into gzip. Under a series
+/// cap that the snapshot exceeds, the text is encoded a second time without the domains that
+/// do not fit.
 pub fn encode(snapshot: Arc<Snapshot>) -> Exposition {
     let collected_at = snapshot.collected_at;
     let up = snapshot.up;
@@ -74,47 +76,36 @@ pub fn encode(snapshot: Arc<Snapshot>) -> Exposition {
         shown: None,
         dropped: 0,
     };
-    // Writing into a String cannot fail; an encoder error would be a bug in a family table.
-    let text_of = |c: &SnapshotCollector| {
-        let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry(c.clone()))
-            .expect("encoding Prometheus text into a String");
-        text
-    };
-    let mut text = text_of(&collector);
+    let mut text = gzipped(&collector, Format::Text);
     if let Some(max) = snapshot.max_series {
-        let total = cap::count_series(&text);
+        let total = text.series();
         if total > max {
             let (shown, dropped) = cap::choose(&snapshot, total, max);
             collector.shown = Some(Arc::new(shown));
             collector.dropped = dropped;
-            text = text_of(&collector);
+            text = gzipped(&collector, Format::Text);
         }
     }
-    let mut openmetrics = String::new();
-    prometheus_client::encoding::text::encode(&mut openmetrics, &registry(collector))
-        .expect("encoding OpenMetrics into a String");
-    Exposition {
-        text_gzip: gzip(text.as_bytes()),
-        openmetrics_gzip: gzip(openmetrics.as_bytes()),
-        text: exact_bytes(text),
-        openmetrics: exact_bytes(openmetrics),
-        collected_at,
-        up,
+    let openmetrics = gzipped(&collector, Format::OpenMetrics);
+    Exposition::from_gzip(finish(text), finish(openmetrics), collected_at, up)
+}
+
+/// The collector's exposition in `format`, gzipped, with its series counted.
+fn gzipped(collector: &SnapshotCollector, format: Format) -> GzipText {
+    let registry = registry(collector.clone());
+    let mut out = GzipText::new();
+    // Writing into memory cannot fail; an encoder error would be a bug in a family table.
+    match format {
+        Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            .expect("encoding Prometheus text into memory"),
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("encoding OpenMetrics into memory"),
     }
+    out
 }
 
-/// The string's bytes without the spare capacity it grew into (up to half of it), which would
-/// otherwise stay allocated for as long as the exposition is published. (The gzip buffers are
-/// trimmed the same way.)
-fn exact_bytes(s: String) -> Bytes {
-    Bytes::from(s.into_bytes().into_boxed_slice())
-}
-
-fn gzip(data: &[u8]) -> Bytes {
-    let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::fast());
-    gz.write_all(data).expect("gzip into memory");
-    Bytes::from(gz.finish().expect("gzip into memory").into_boxed_slice())
+fn finish(out: GzipText) -> Bytes {
+    Bytes::from(out.finish().expect("gzip into memory"))
 }
 
 /// Every family the exporter can expose, as (exposed name, type), for docs and tests.

@@ -210,7 +210,39 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
 }
 
 fn text_of(s: Snapshot) -> String {
-    String::from_utf8(encode(Arc::new(s)).text.to_vec()).unwrap()
+    String::from_utf8(encode(Arc::new(s)).plain(Format::Text).to_vec()).unwrap()
+}
+
+/// The number of samples in a text exposition, counted on the whole text (the encoder
+/// counts them as they stream into gzip).
+fn count_series(text: &str) -> usize {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
+}
+
+fn gunzip(gz: &[u8]) -> String {
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut plain).unwrap();
+    plain
+}
+
+/// What prometheus-client's own encoders write for `collector`, into Strings.
+fn reference(collector: SnapshotCollector) -> (String, String) {
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry(collector.clone()))
+        .unwrap();
+    let mut openmetrics = String::new();
+    prometheus_client::encoding::text::encode(&mut openmetrics, &registry(collector)).unwrap();
+    (text, openmetrics)
+}
+
+/// Both formats of `e`, from the gzip bodies and from `plain`, equal `text` and `openmetrics`.
+fn assert_bodies(e: &Exposition, text: &str, openmetrics: &str) {
+    assert_eq!(gunzip(e.gzip(Format::Text)), text);
+    assert_eq!(gunzip(e.gzip(Format::OpenMetrics)), openmetrics);
+    assert_eq!(&e.plain(Format::Text)[..], text.as_bytes());
+    assert_eq!(&e.plain(Format::OpenMetrics)[..], openmetrics.as_bytes());
 }
 
 /// Exposed family names of an exposition, from its TYPE lines, with the type.
@@ -349,17 +381,49 @@ fn hostile_names_are_escaped() {
 #[test]
 fn openmetrics_ends_with_eof_and_gzip_round_trips() {
     let e = encode(Arc::new(full_snapshot(vec![full_domain("web")])));
-    let om = std::str::from_utf8(&e.openmetrics).unwrap();
+    let om = e.plain(Format::OpenMetrics);
+    let om = std::str::from_utf8(&om).unwrap();
     assert!(om.ends_with("# EOF\n"));
     assert!(om.contains("# TYPE libvirt_domain info\n"));
-    let mut plain = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(&e.text_gzip[..]),
-        &mut plain,
-    )
-    .unwrap();
-    assert_eq!(plain.as_bytes(), &e.text[..]);
+    assert_eq!(gunzip(e.gzip(Format::OpenMetrics)), om);
     assert!(e.up);
+}
+
+#[test]
+fn gzip_bodies_are_what_prometheus_client_writes() {
+    let snapshot = Arc::new(full_snapshot(vec![full_domain("web"), full_domain("db")]));
+    let (text, openmetrics) = reference(SnapshotCollector {
+        snapshot: snapshot.clone(),
+        shown: None,
+        dropped: 0,
+    });
+    assert!(text.contains("domain=\"db\""), "{text}");
+    assert_bodies(&encode(snapshot), &text, &openmetrics);
+}
+
+#[test]
+fn gzip_bodies_under_an_exceeded_cap_are_what_prometheus_client_writes() {
+    let names = ["c", "a", "d", "b"];
+    let mut s = full_snapshot(names.iter().map(|n| full_domain(n)).collect());
+    let (uncapped, _) = reference(SnapshotCollector {
+        snapshot: Arc::new(s.clone()),
+        shown: None,
+        dropped: 0,
+    });
+    let total = count_series(&uncapped);
+    let max = total - 1;
+    s.max_series = Some(max);
+    let snapshot = Arc::new(s);
+    // The cap's choice made from the whole text's count, as the encoder used to.
+    let (shown, dropped) = cap::choose(&snapshot, total, max);
+    assert_eq!(shown.len(), 3, "one domain left out");
+    let (text, openmetrics) = reference(SnapshotCollector {
+        snapshot: snapshot.clone(),
+        shown: Some(Arc::new(shown)),
+        dropped,
+    });
+    assert!(text.contains(&format!("libvirt_exporter_dropped_series {dropped}\n")));
+    assert_bodies(&encode(snapshot), &text, &openmetrics);
 }
 
 fn capped(domains: Vec<DomainStats>, max: Option<usize>) -> String {
@@ -380,9 +444,9 @@ fn the_series_cap_leaves_out_whole_domains_in_name_order() {
     let names = ["c", "a", "d", "b"];
     let domains = || names.iter().map(|n| full_domain(n)).collect::<Vec<_>>();
     let uncapped = capped(domains(), None);
-    let total = cap::count_series(&uncapped);
-    let one = cap::count_series(&capped(vec![full_domain("a")], None));
-    let none = cap::count_series(&capped(vec![], None));
+    let total = count_series(&uncapped);
+    let one = count_series(&capped(vec![full_domain("a")], None));
+    let none = count_series(&capped(vec![], None));
     let per_domain = one - none;
     // Room for the fixed series, the domain counts and two and a half domains.
     let max = none + 2 * per_domain + per_domain / 2;
@@ -391,7 +455,7 @@ fn the_series_cap_leaves_out_whole_domains_in_name_order() {
         shown_domains(&text),
         BTreeSet::from(["a".into(), "b".into()])
     );
-    assert!(cap::count_series(&text) <= max);
+    assert!(count_series(&text) <= max);
     assert!(text.contains(&format!(
         "libvirt_exporter_dropped_series {}\n",
         2 * per_domain
@@ -420,8 +484,8 @@ fn the_series_cap_leaves_out_whole_domains_in_name_order() {
 #[test]
 fn series_per_domain_counts_what_is_encoded() {
     let d = full_domain("a");
-    let one = cap::count_series(&capped(vec![d.clone()], None));
-    let none = cap::count_series(&capped(vec![], None));
+    let one = count_series(&capped(vec![d.clone()], None));
+    let none = count_series(&capped(vec![], None));
     assert_eq!(
         cap::series_per_domain(&full_snapshot(vec![d])),
         vec![one - none]

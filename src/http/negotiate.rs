@@ -4,13 +4,7 @@
 use hyper::header::{HeaderMap, HeaderName, ACCEPT, ACCEPT_ENCODING};
 
 /// The exposition format to answer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Prometheus text format 0.0.4.
-    Text,
-    /// OpenMetrics 1.0.0 text.
-    OpenMetrics,
-}
+pub use crate::exposition::Format;
 
 impl Format {
     pub fn content_type(self) -> &'static str {

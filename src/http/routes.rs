@@ -4,7 +4,7 @@
 //! headers to every answer.
 
 use super::body::Body;
-use super::negotiate::{self, Format};
+use super::negotiate;
 use super::webconfig::Settings;
 use crate::exposition::{Exposition, Published};
 use arc_swap::ArcSwap;
@@ -90,7 +90,7 @@ fn telemetry<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Body
         }
     };
     let exposition = state.published.load();
-    if exposition.collected_at.is_none() && exposition.text.is_empty() {
+    if exposition.collected_at.is_none() && exposition.is_empty() {
         let msg = "no metrics collected yet; retry shortly\n";
         let mut res = plain(StatusCode::SERVICE_UNAVAILABLE, msg, head);
         res.headers_mut()
@@ -98,12 +98,14 @@ fn telemetry<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Body
         return res;
     }
     let format = negotiate::format(req.headers());
-    let (plain_bytes, gzip_bytes) = match format {
-        Format::Text => (&exposition.text, &exposition.text_gzip),
-        Format::OpenMetrics => (&exposition.openmetrics, &exposition.openmetrics_gzip),
-    };
+    let gzip_bytes = exposition.gzip(format);
     let gzip = negotiate::accepts_gzip(req.headers()) && !gzip_bytes.is_empty();
-    let data = if gzip { gzip_bytes } else { plain_bytes }.clone();
+    // A plain body is decompressed once per exposition, on the first plain scrape.
+    let data = if gzip {
+        gzip_bytes.clone()
+    } else {
+        exposition.plain(format)
+    };
 
     let mut res = respond(StatusCode::OK, format.content_type(), data, head, permit);
     let headers = res.headers_mut();
@@ -336,11 +338,9 @@ mod tests {
         assert!(html.contains("<td>none yet</td>"));
         assert!(html.contains("<td>unknown</td>"));
 
-        let e = Exposition {
-            collected_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            up: false,
-            ..Exposition::default()
-        };
+        let mut e = Exposition::default();
+        e.collected_at = Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        e.up = false;
         let html = landing_html("qemu:///system", "/metrics", &e);
         assert!(html.contains("<td>2023-11-14T22:13:20Z</td>"));
         assert!(html.contains("<td>no</td>"));
@@ -350,12 +350,12 @@ mod tests {
     fn scrape_above_limit_gets_503_and_permit_is_released_with_body() {
         let s = state(
             "test:///default",
-            Some(Exposition {
-                text: "up 1\n".into(),
-                collected_at: Some(SystemTime::now()),
-                up: true,
-                ..Exposition::default()
-            }),
+            Some(Exposition::from_plain(
+                b"up 1\n",
+                b"up 1\n# EOF\n",
+                Some(SystemTime::now()),
+                true,
+            )),
         );
         let req = || Request::get("/metrics").body(()).unwrap();
         let held = route(&req(), &s);

@@ -1,9 +1,8 @@
 //! End-to-end tests of the HTTP server over real loopback sockets with a raw HTTP/1.1 client.
 
 use super::*;
-use crate::exposition::Exposition;
-use bytes::Bytes;
-use std::io::{Read as _, Write as _};
+use crate::exposition::{Exposition, Format};
+use std::io::Read as _;
 use std::time::{Instant, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,12 +17,6 @@ const TEXT_CT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS_CT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub(super) const LIMIT: Duration = Duration::from_secs(10);
 
-fn gzip(data: &[u8]) -> Bytes {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap().into()
-}
-
 fn gunzip(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(data)
@@ -32,24 +25,22 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn exposition_of(text: Bytes) -> Exposition {
-    Exposition {
-        text_gzip: gzip(&text),
+fn exposition_of(text: &[u8]) -> Exposition {
+    Exposition::from_plain(
         text,
-        openmetrics: Bytes::from_static(OPENMETRICS.as_bytes()),
-        openmetrics_gzip: gzip(OPENMETRICS.as_bytes()),
-        collected_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-        up: true,
-    }
+        OPENMETRICS.as_bytes(),
+        Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        true,
+    )
 }
 
 pub(super) fn exposition() -> Exposition {
-    exposition_of(Bytes::from_static(TEXT.as_bytes()))
+    exposition_of(TEXT.as_bytes())
 }
 
 /// Larger than any loopback socket buffers, so a client that does not read stalls the response.
 fn huge_exposition() -> Exposition {
-    exposition_of(Bytes::from(vec![b'#'; 32 << 20]))
+    exposition_of(&vec![b'#'; 32 << 20])
 }
 
 pub(super) fn config() -> WebConfig {
@@ -271,6 +262,61 @@ async fn serves_gzip_when_accepted() {
 }
 
 #[tokio::test]
+async fn plain_and_gzip_bodies_agree_and_plain_is_decompressed_once() {
+    // Several chunks long, in both formats.
+    let text: String = (0..20_000)
+        .map(|i| format!("libvirt_test{{domain=\"d{i}\"}} {i}\n"))
+        .collect();
+    let openmetrics = format!("{text}# EOF\n");
+    let exposition = Exposition::from_plain(
+        text.as_bytes(),
+        openmetrics.as_bytes(),
+        Some(UNIX_EPOCH),
+        true,
+    );
+    let server = start(config(), Some(exposition)).await;
+    let published = server.published.load();
+    for (format, accept, want) in [
+        (Format::Text, "Accept: text/plain", &text),
+        (
+            Format::OpenMetrics,
+            "Accept: application/openmetrics-text",
+            &openmetrics,
+        ),
+    ] {
+        assert!(
+            !published.is_plain_cached(format),
+            "no plain copy before a plain scrape"
+        );
+        let zipped = request(
+            server.addr,
+            &get("/metrics", &[accept, "Accept-Encoding: gzip"]),
+        )
+        .await;
+        assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+        assert!(
+            !published.is_plain_cached(format),
+            "gzip scrapes need no plain copy"
+        );
+        let first = request(server.addr, &get("/metrics", &[accept])).await;
+        assert_eq!(first.header("content-encoding"), None);
+        assert!(published.is_plain_cached(format));
+        let cached = published.plain(format);
+        let second = request(server.addr, &get("/metrics", &[accept])).await;
+        assert_eq!(gunzip(&zipped.body), first.body);
+        assert_eq!(first.body, want.as_bytes());
+        assert_eq!(first.body, second.body);
+        assert_eq!(
+            first.header("content-length"),
+            Some(&*want.len().to_string())
+        );
+        // The second scrape was served from the same buffer, not a second decompression.
+        assert_eq!(published.plain(format).as_ptr(), cached.as_ptr());
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn head_has_headers_and_no_body() {
     let server = start(config(), Some(exposition())).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
@@ -284,7 +330,7 @@ async fn head_has_headers_and_no_body() {
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-type"), Some(TEXT_CT));
     assert_eq!(res.header("content-encoding"), Some("gzip"));
-    let gzip_len = server.published.load().text_gzip.len();
+    let gzip_len = server.published.load().gzip(Format::Text).len();
     assert_eq!(res.header("content-length"), Some(&*gzip_len.to_string()));
     assert!(res.body.is_empty());
     assert!(

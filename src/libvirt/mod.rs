@@ -1,5 +1,6 @@
-//! libvirt access: the FFI boundary (the only `unsafe` in the crate), errors, and the domain,
-//! storage and capabilities XML the collectors read.
+//! libvirt access: the FFI boundary (the only `unsafe` in the crate, which also holds the
+//! glibc allocator tuning), errors, and the domain, storage and capabilities XML the
+//! collectors read.
 
 pub mod domain_xml;
 mod error;
@@ -9,9 +10,10 @@ pub mod host_xml;
 
 pub use error::LibvirtError;
 pub use ffi::{
-    library_version, silence_default_error_printer, start_event_loop, BlockInfoRaw, BlockStatsRaw,
-    Connection, Domain, DomainInfoRaw, InterfaceStatsRaw, JobStatsRaw, LifecycleEvent, ParamValue,
-    StatsRecord, Subscription, TypedParam, VcpuInfoRaw,
+    library_version, limit_malloc_arenas, release_free_memory, silence_default_error_printer,
+    start_event_loop, BlockInfoRaw, BlockStatsRaw, Connection, Domain, DomainInfoRaw,
+    InterfaceStatsRaw, JobStatsRaw, LifecycleEvent, ParamValue, StatsRecord, Subscription,
+    TypedParam, VcpuInfoRaw,
 };
 pub use ffi::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
 

@@ -1,13 +1,17 @@
 //! Every `unsafe` call into libvirt lives in this module (and its submodules); the rest of the
-//! crate sees safe Rust types.
+//! crate sees safe Rust types. The one foreign call that is not libvirt's, glibc's allocator
+//! tuning, lives here too (`alloc`), to keep all `unsafe` in one place.
 //!
 //! The `virt` crate's safe wrappers are used where they are sound and leak-free; the calls it
 //! lacks or gets wrong (bulk domain stats, whose records `virt` never frees; vCPU info; raw
 //! domain state) go through `virt::sys`. Typed parameters are copied into owned Rust values
 //! before libvirt's memory is released.
 
+mod alloc;
 mod events;
 mod jobs;
+
+pub use alloc::{limit_malloc_arenas, release_free_memory};
 
 pub use events::{start_event_loop, LifecycleEvent, Subscription};
 pub use jobs::JobStatsRaw;
