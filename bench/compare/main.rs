@@ -124,6 +124,7 @@ fn run() -> anyhow::Result<()> {
             label: format!("{n} guests"),
             uri: QEMU_URI.into(),
             daemon: true,
+            same_groups: true,
             expected,
             total_domains: count_domains(QEMU_URI)?,
         };
@@ -138,12 +139,14 @@ fn run() -> anyhow::Result<()> {
         ));
         let path = state_dir.join(format!("node-{test_domains}.xml"));
         let expected = write_test_node(&path, test_domains)?;
-        let uri = format!("test://{}", path.display());
+        // Through libvirtd, like a hypervisor: see report::method.
+        let uri = format!("test+unix://{}", path.display());
         let scenario = Scenario {
             label: format!("{test_domains} test-driver domains"),
             total_domains: count_domains(&uri)?,
             uri,
-            daemon: false,
+            daemon: true,
+            same_groups: false,
             expected,
         };
         results.push(measure_all(&rt, &settings, scenario));

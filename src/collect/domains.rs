@@ -192,6 +192,7 @@ impl DomainSource {
                 vcpu::fold_per_domain(&mut stats);
             }
             seen.insert(uuid);
+            stats.shrink_to_fit();
             match error {
                 Some(e) if e.is_no_domain() => {
                     *cycle.incomplete.entry("vanished".into()).or_default() += 1;

@@ -98,16 +98,18 @@ fn telemetry<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Body
         return res;
     }
     let format = negotiate::format(req.headers());
-    let gzip_bytes = exposition.gzip(format);
+    let gzip_bytes = exposition.gzip(format).clone();
     let gzip = negotiate::accepts_gzip(req.headers()) && !gzip_bytes.is_empty();
-    // A plain body is decompressed once per exposition, on the first plain scrape.
-    let data = if gzip {
-        gzip_bytes.clone()
+    let (len, body) = if gzip {
+        (gzip_bytes.len() as u64, Body::new(gzip_bytes))
     } else {
-        exposition.plain(format)
+        // Decompressed while it is sent: no plain copy of the exposition is ever kept.
+        let len = crate::exposition::gzip_plain_len(&gzip_bytes);
+        (len, Body::gunzip(gzip_bytes, len))
     };
+    let body = if head { Body::empty() } else { body };
 
-    let mut res = respond(StatusCode::OK, format.content_type(), data, head, permit);
+    let mut res = respond_with(StatusCode::OK, format.content_type(), len, body, permit);
     let headers = res.headers_mut();
     headers.insert(
         header::VARY,
@@ -179,6 +181,18 @@ fn respond(
 ) -> Response<Body> {
     let len = data.len() as u64;
     let body = if head { Body::empty() } else { Body::new(data) };
+    respond_with(status, content_type, len, body, permit)
+}
+
+/// A response with `Content-Type` and a `Content-Length` of `len` (also for HEAD, whose
+/// `body` is empty).
+fn respond_with(
+    status: StatusCode,
+    content_type: &'static str,
+    len: u64,
+    body: Body,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Response<Body> {
     let mut res = Response::new(body.holding(permit));
     *res.status_mut() = status;
     let headers = res.headers_mut();

@@ -90,6 +90,19 @@ pub struct DomainStats {
     pub kvm: KvmStats,
 }
 
+impl DomainStats {
+    /// Drops the spare capacity the collectors' pushes left (a vector grows to four entries
+    /// for its first device): a snapshot is kept for a whole cycle, and at a thousand domains
+    /// that slack is megabytes.
+    pub fn shrink_to_fit(&mut self) {
+        self.vcpu.vcpus.shrink_to_fit();
+        self.blocks.shrink_to_fit();
+        self.interfaces.shrink_to_fit();
+        self.iothreads.shrink_to_fit();
+        self.info.labels.shrink_to_fit();
+    }
+}
+
 /// Static attributes of a domain, mostly from its XML.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DomainInfo {
