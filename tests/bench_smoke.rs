@@ -62,6 +62,7 @@ fn the_smoke_run_measures_every_exporter_on_every_domain() {
             [
                 "bare `virsh domstats` (the limit)",
                 "libvirt-exporter (this)",
+                "libvirt-exporter (this), the peers' statistics",
                 "prometheus-libvirt-exporter",
                 "collectd virt + write_prometheus"
             ],
@@ -87,6 +88,27 @@ fn the_smoke_run_measures_every_exporter_on_every_domain() {
                 row[1]
             );
         }
+    }
+    // On QEMU this exporter's domain path is one bulk call and the two domain lists per cycle,
+    // plus the job collector's one call per running domain (no bulk group for jobs): the 2
+    // bench guests (gone by now) and the lab's running and paused guests.
+    let active = Command::new("virsh")
+        .args(["-q", "-c", "qemu:///system", "list", "--name"])
+        .output()
+        .unwrap();
+    let active = String::from_utf8_lossy(&active.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+        + 2;
+    let calls = format!("{n} ({n} RPC);", n = 3 + active);
+    for row in &rows(&table, "2 guests")[1..3] {
+        assert!(
+            row[5].starts_with(&calls),
+            "{}: {} not {calls}\n{table}",
+            row[1],
+            row[5]
+        );
     }
     // the guests are gone again
     let left = Command::new("virsh")

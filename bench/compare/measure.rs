@@ -561,7 +561,7 @@ fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Resul
     // CPU: this exporter collecting back to back (or every 50 ms), collectd on the
     // shortest interval its reads keep to, the Debian exporter scraped back to back
     let (mut running, interval) = match subject {
-        Subject::Ours => (
+        Subject::Ours | Subject::OursPeerStats => (
             ctx.launch(subject, OURS_CPU_INTERVAL, "cpu", false)?,
             OURS_CPU_INTERVAL,
         ),

@@ -159,15 +159,20 @@ fn rss_limit(expected: usize) -> f64 {
     }
 }
 
-/// The verdicts of our row in a scenario, in the order of [`TARGETS`].
-fn targets(s: &ScenarioResult) -> Vec<Option<bool>> {
+/// Whether a row is this exporter's (default groups, or the peers' statistics).
+fn is_ours(subject: Subject) -> bool {
+    matches!(subject, Subject::Ours | Subject::OursPeerStats)
+}
+
+/// The verdicts of one of our rows (`which`) in a scenario, in the order of [`TARGETS`].
+fn targets(s: &ScenarioResult, which: Subject) -> Vec<Option<bool>> {
     let find = |subject| {
         s.subjects
             .iter()
             .find(|(x, _)| *x == subject)
             .map(|(_, r)| r)
     };
-    let Some(ours) = find(Subject::Ours) else {
+    let Some(ours) = find(which) else {
         return vec![None; TARGETS.len()];
     };
     let ours_cpu = ours.cpu.map(|c| c.total());
@@ -178,7 +183,7 @@ fn targets(s: &ScenarioResult) -> Vec<Option<bool>> {
     let peers: Vec<f64> = s
         .subjects
         .iter()
-        .filter(|(x, _)| *x != Subject::Ours)
+        .filter(|(x, _)| !is_ours(*x))
         .filter_map(|(_, r)| r.cpu.map(|c| c.total()))
         .collect();
     let below_peers = ours_cpu
@@ -249,7 +254,6 @@ pub fn table(results: &[ScenarioResult]) -> String {
             rss_cell(s.bare.rss_kib, s.bare.anon_kib, s.bare.pss_kib),
             " |".repeat(TARGETS.len())
         );
-        let verdicts = targets(s);
         for (subject, r) in &s.subjects {
             let ratio = match (r.cpu, s.bare.cpu) {
                 (Some(c), Some(b)) if b.total() > 0.0 => format!("{:.2}", c.total() / b.total()),
@@ -278,8 +282,8 @@ pub fn table(results: &[ScenarioResult]) -> String {
             if let Some(idle) = r.idle_rss_kib {
                 rss.push_str(&format!("; idle {:.1}", idle as f64 * 1024.0 / 1e6));
             }
-            let marks: String = if *subject == Subject::Ours {
-                verdicts
+            let marks: String = if is_ours(*subject) {
+                targets(s, *subject)
                     .iter()
                     .map(|v| format!(" {} |", verdict(*v)))
                     .collect()
@@ -361,7 +365,8 @@ pub fn problems(results: &[ScenarioResult]) -> String {
 pub fn method(settings: &Settings) -> String {
     format!(
         "\
-- **Guests**: transient disk-less KVM guests `bench-NNN` (firmware only, 1 vCPU, 16 MiB, a virtio NIC on
+- **Guests**: transient KVM guests `bench-NNN` (firmware only, 1 vCPU, 16 MiB, a 1 MiB read-only virtio
+  disk, one raw image shared by all, a virtio NIC on
   `lab-net`, a virtio balloon with stats every 10 s), created before and destroyed after the run. The
   lab's guests and anything else on the host stay and are collected too (\"on host\"); \"Reported\"
   counts the bench domains each exporter names. The 1,000-domain scenario is a generated
@@ -397,7 +402,9 @@ pub fn method(settings: &Settings) -> String {
   without local handle accessors such as `virDomainGetName` or `virDomainFree`), round trips are
   `RPC_CLIENT_MSG_TX_QUEUE` calls to the remote program. Calls are grouped into cycles by the pauses
   between them; \"first\" is the first cycle (connecting, probing, first look at every domain), the
-  other number the median of the later ones.
+  other number the median of the later ones. This exporter runs without its host collectors here
+  (`{host_off}`): their calls (pools, networks, the node) do not grow with domains and the
+  peers make none of them.
 - **Scrapes**, **RSS**, **Reported**: this exporter and collectd run again, collecting every {interval:?}.
   {concurrency} keep-alive connections on loopback scraping `/metrics` back to back for at most
   {load_time:?} or {load_requests} requests, first with Prometheus' headers (OpenMetrics preferred, `Accept-Encoding: gzip`;
@@ -413,12 +420,18 @@ pub fn method(settings: &Settings) -> String {
 - What each exporter collects differs: this exporter reads the groups above in one
   `virConnectGetAllDomainStats` call and fetches a domain's XML only when the domain is new or its
   devices change; the Debian exporter (0.2.0) lists domains and asks each one for its info, XML,
-  and block and interface statistics on every scrape; collectd's virt plugin asks each domain for
-  info, vCPUs, memory, block and interface statistics every interval and re-reads the domain list
-  and XML every 60 s.
+  and block and interface statistics on every scrape; collectd's virt plugin (default
+  `ExtraStats`) asks each domain for its info and per-device block and interface statistics every
+  interval and re-reads the domain list and XML every 60 s (their call logs). Neither asks QEMU
+  for balloon or vCPU statistics. So this exporter is measured twice: with its default groups,
+  and reading what the peers read (\"the peers' statistics\": `{peer_flags}`, leaving state,
+  cpu-total, interface and block; the memory and vCPU counts that `virDomainGetInfo` gives the
+  peers come with the groups left out).
 ",
         collections = settings.collections,
         repeats = settings.repeats,
+        peer_flags = crate::subjects::PEER_STATS_FLAGS.join(" "),
+        host_off = crate::subjects::HOST_COLLECTORS_OFF.join(" "),
         groups = VIRSH_GROUPS.join(" "),
         filters = crate::calls::LOG_FILTERS,
         call_cycles = settings.call_cycles,

@@ -13,6 +13,9 @@ use std::time::Duration;
 pub enum Subject {
     /// This exporter: collects in the background every interval, serves the cached encoding.
     Ours,
+    /// This exporter reading what the peers read: without the balloon and vCPU groups (the
+    /// QEMU queries neither peer makes).
+    OursPeerStats,
     /// Debian's prometheus-libvirt-exporter (kumina 0.2.0): collects on every scrape.
     Debian,
     /// Debian's collectd with the virt and write_prometheus plugins: collects every interval,
@@ -32,12 +35,29 @@ pub enum Cycles {
     Timestamps,
 }
 
-pub const ALL: [Subject; 3] = [Subject::Ours, Subject::Debian, Subject::Collectd];
+pub const ALL: [Subject; 4] = [
+    Subject::Ours,
+    Subject::OursPeerStats,
+    Subject::Debian,
+    Subject::Collectd,
+];
+
+/// This exporter's host collectors, left out of the call-counting runs.
+pub const HOST_COLLECTORS_OFF: [&str; 4] = [
+    "--no-collector.pool",
+    "--no-collector.volume",
+    "--no-collector.network",
+    "--no-collector.node",
+];
+
+/// What `OursPeerStats` leaves out of this exporter's default groups.
+pub const PEER_STATS_FLAGS: [&str; 2] = ["--no-collector.balloon", "--no-collector.vcpu"];
 
 impl Subject {
     pub fn name(self) -> &'static str {
         match self {
             Subject::Ours => "libvirt-exporter (this)",
+            Subject::OursPeerStats => "libvirt-exporter (this), the peers' statistics",
             Subject::Debian => "prometheus-libvirt-exporter",
             Subject::Collectd => "collectd virt + write_prometheus",
         }
@@ -46,6 +66,7 @@ impl Subject {
     pub fn short(self) -> &'static str {
         match self {
             Subject::Ours => "ours",
+            Subject::OursPeerStats => "ours-peerstats",
             Subject::Debian => "debian",
             Subject::Collectd => "collectd",
         }
@@ -54,14 +75,14 @@ impl Subject {
     /// The label carrying the domain name.
     pub fn domain_label(self) -> &'static str {
         match self {
-            Subject::Ours | Subject::Debian => "domain",
+            Subject::Ours | Subject::OursPeerStats | Subject::Debian => "domain",
             Subject::Collectd => "virt",
         }
     }
 
     pub fn cycles(self) -> Cycles {
         match self {
-            Subject::Ours => Cycles::Counter,
+            Subject::Ours | Subject::OursPeerStats => Cycles::Counter,
             Subject::Debian => Cycles::PerScrape,
             Subject::Collectd => Cycles::Timestamps,
         }
@@ -129,7 +150,7 @@ fn free_addr() -> anyhow::Result<SocketAddr> {
 pub fn start(subject: Subject, launch: &Launch) -> anyhow::Result<Running> {
     let addr = free_addr()?;
     let mut cmd = match subject {
-        Subject::Ours => {
+        Subject::Ours | Subject::OursPeerStats => {
             let mut c = Command::new(launch.exporter_bin);
             c.arg("--libvirt.uri")
                 .arg(launch.uri)
@@ -143,6 +164,14 @@ pub fn start(subject: Subject, launch: &Launch) -> anyhow::Result<Running> {
                 .arg("60s")
                 .arg("--log.level")
                 .arg("warn");
+            if subject == Subject::OursPeerStats {
+                c.args(PEER_STATS_FLAGS);
+            }
+            if launch.libvirt_log.is_some() {
+                // Calls are counted for the domain path, which the peers share; the host
+                // collectors' calls (pools, networks, node) do not grow with domains.
+                c.args(HOST_COLLECTORS_OFF);
+            }
             c
         }
         Subject::Debian => {
@@ -222,7 +251,7 @@ LoadPlugin write_prometheus
 /// Appends "<pid> <command name>" so that bench/run.sh can stop it if this driver dies.
 fn remember_pid(file: &Path, pid: u32, subject: Subject) -> anyhow::Result<()> {
     let comm = match subject {
-        Subject::Ours => "libvirt-exporte",
+        Subject::Ours | Subject::OursPeerStats => "libvirt-exporte",
         Subject::Debian => "prometheus-libv",
         Subject::Collectd => "collectd",
     };
