@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sizes the benchmark's guests: small KVM guests named bench-NNN (firmware only, transient),
-# each with a 1 MiB read-only virtio disk (one raw image shared by all: no per-guest storage,
-# but block statistics to read, as on real guests), a virtio NIC on the lab network and a
-# virtio balloon. Never touches any other domain. Run as root, after tests/lab/setup.sh.
+# Sizes the benchmark's guests: small disk-less KVM guests named bench-NNN (firmware only,
+# transient), each with a virtio NIC on the lab network and a virtio balloon. Never touches
+# any other domain. Run as root, after tests/lab/setup.sh. (A trial with a 1 MiB empty read-only
+# disk on each guest left the guests far from idle: 100 of them kept both cores of this host
+# busy, and every CPU figure grew two- to fourfold.)
 #
 #   bench/guests.sh set N    make exactly bench-001..bench-N run (N=0: none), wait until idle
 #   bench/guests.sh clean    destroy every bench-NNN guest
@@ -12,7 +13,6 @@ URI=qemu:///system
 PREFIX=${BENCH_PREFIX:-bench}
 [[ "$PREFIX" =~ ^[a-z][a-z0-9]*$ ]] || { echo "guests.sh: BENCH_PREFIX must be lowercase letters and digits" >&2; exit 2; }
 NETWORK=lab-net
-DISK=${BENCH_DISK:-/var/lib/libvirt-exporter-bench/disk.img}
 SETTLE_TIMEOUT=${BENCH_SETTLE_TIMEOUT:-180}
 virsh() { command virsh -q -c "$URI" "$@"; }
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -30,13 +30,6 @@ guest_xml() {  # name
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='$DISK'/>
-      <target dev='vda' bus='virtio'/>
-      <readonly/>
-      <shareable/>
-    </disk>
     <interface type='network'>
       <source network='$NETWORK'/>
       <model type='virtio'/>
@@ -86,10 +79,6 @@ set_count() {  # n
     getent group kvm >/dev/null && chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
     virsh net-info "$NETWORK" 2>/dev/null | grep -c '^Active: *yes' >/dev/null ||
         { echo "guests.sh: network $NETWORK is not active: run tests/lab/setup.sh" >&2; exit 1; }
-    if [ ! -s "$DISK" ]; then
-        mkdir -p "$(dirname "$DISK")"
-        truncate -s 1M "$DISK"
-    fi
     local started=0 t0=$SECONDS
     for i in $(seq 1 "$n"); do
         name=$(printf '%s-%03d' "$PREFIX" "$i")

@@ -185,6 +185,7 @@ impl Ctx<'_> {
             state_dir: &self.settings.state_dir,
             libvirt_log: calls.then_some(libvirt_log.as_path()),
             log: &log,
+            domain_path_only: calls || phase == "cpu",
         };
         let mut running = subjects::start(subject, &launch)?;
         running.log = log;

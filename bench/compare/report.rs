@@ -365,8 +365,7 @@ pub fn problems(results: &[ScenarioResult]) -> String {
 pub fn method(settings: &Settings) -> String {
     format!(
         "\
-- **Guests**: transient KVM guests `bench-NNN` (firmware only, 1 vCPU, 16 MiB, a 1 MiB read-only virtio
-  disk, one raw image shared by all, a virtio NIC on
+- **Guests**: transient disk-less KVM guests `bench-NNN` (firmware only, 1 vCPU, 16 MiB, a virtio NIC on
   `lab-net`, a virtio balloon with stats every 10 s), created before and destroyed after the run. The
   lab's guests and anything else on the host stay and are collected too (\"on host\"); \"Reported\"
   counts the bench domains each exporter names. The 1,000-domain scenario is a generated
@@ -390,7 +389,10 @@ pub fn method(settings: &Settings) -> String {
   exporter, which collects on every scrape, is scraped back to back. libvirtd's CPU from other users
   is measured for {background:?} before and after each window, with this exporter or collectd stopped
   (SIGSTOP; measured once a call still in flight has had 1.5 cycles to finish), and its rate
-  times the window's length is taken out of libvirtd's share.
+  times the window's length is taken out of libvirtd's share. In CPU windows and call counts this
+  exporter runs without its host collectors (`{host_off}`): they read pools, networks and the
+  node, which neither the peers nor `virsh domstats` read, and at a 50 ms interval they would run
+  20 times a second (the scrape and memory runs have them on).
 - **Bare `virsh domstats`** (the limit): one interactive `virsh` session, connected and warmed up by
   a first `domstats {groups}`, then running it {collections} times per window, with the same
   background correction: virsh's and libvirtd's CPU. The groups are this exporter's defaults.
@@ -402,9 +404,7 @@ pub fn method(settings: &Settings) -> String {
   without local handle accessors such as `virDomainGetName` or `virDomainFree`), round trips are
   `RPC_CLIENT_MSG_TX_QUEUE` calls to the remote program. Calls are grouped into cycles by the pauses
   between them; \"first\" is the first cycle (connecting, probing, first look at every domain), the
-  other number the median of the later ones. This exporter runs without its host collectors here
-  (`{host_off}`): their calls (pools, networks, the node) do not grow with domains and the
-  peers make none of them.
+  other number the median of the later ones.
 - **Scrapes**, **RSS**, **Reported**: this exporter and collectd run again, collecting every {interval:?}.
   {concurrency} keep-alive connections on loopback scraping `/metrics` back to back for at most
   {load_time:?} or {load_requests} requests, first with Prometheus' headers (OpenMetrics preferred, `Accept-Encoding: gzip`;

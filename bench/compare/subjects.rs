@@ -42,7 +42,7 @@ pub const ALL: [Subject; 4] = [
     Subject::Collectd,
 ];
 
-/// This exporter's host collectors, left out of the call-counting runs.
+/// This exporter's host collectors, left out of the CPU windows and call counts.
 pub const HOST_COLLECTORS_OFF: [&str; 4] = [
     "--no-collector.pool",
     "--no-collector.volume",
@@ -139,6 +139,9 @@ pub struct Launch<'a> {
     pub libvirt_log: Option<&'a Path>,
     /// Where stdout and stderr go.
     pub log: &'a Path,
+    /// Measuring the domain path only (CPU windows, call counts): this exporter's host
+    /// collectors are left off.
+    pub domain_path_only: bool,
 }
 
 /// A free loopback port (bound and released; the exporter binds it right after).
@@ -167,9 +170,10 @@ pub fn start(subject: Subject, launch: &Launch) -> anyhow::Result<Running> {
             if subject == Subject::OursPeerStats {
                 c.args(PEER_STATS_FLAGS);
             }
-            if launch.libvirt_log.is_some() {
-                // Calls are counted for the domain path, which the peers share; the host
-                // collectors' calls (pools, networks, node) do not grow with domains.
+            if launch.domain_path_only {
+                // CPU and calls are measured on the domain path, which the peers and the bare
+                // virsh domstats share; the host collectors (pools, networks, the node) read
+                // nothing they read and would run at the benchmark's dense interval too.
                 c.args(HOST_COLLECTORS_OFF);
             }
             c
