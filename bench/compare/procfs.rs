@@ -67,18 +67,19 @@ impl CpuSample {
 
 /// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
 pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    field_kib(&format!("/proc/{pid}/status"), key)
 }
 
 /// A `/proc/<pid>/smaps_rollup` field in KiB (`Pss`: resident pages, each shared page divided
 /// by the number of processes mapping it).
 pub fn smaps_rollup_kib(pid: u32, key: &str) -> Option<u64> {
-    let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    rollup
+    field_kib(&format!("/proc/{pid}/smaps_rollup"), key)
+}
+
+/// The number after `key:` in a `/proc` file of `Key:   value kB` lines.
+fn field_kib(path: &str, key: &str) -> Option<u64> {
+    fs::read_to_string(path)
+        .ok()?
         .lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
