@@ -4,7 +4,7 @@
 //! file. Every public API entry point logs a debug line named after the function (`virDomain…`,
 //! `virConnect…`): those are the API calls. Every request sent to libvirtd logs
 //! `RPC_CLIENT_MSG_TX_QUEUE` with the remote program number and `type=0` (a call): those are
-//! the round trips (qemu:///system only; the test driver runs in-process). Calls are grouped
+//! the round trips (every scenario goes through libvirtd). Calls are grouped
 //! into cycles by the gaps between them: a collector works in a burst, then sleeps.
 
 use std::time::Duration;

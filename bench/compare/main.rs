@@ -123,7 +123,6 @@ fn run() -> anyhow::Result<()> {
         let scenario = Scenario {
             label: format!("{n} guests"),
             uri: QEMU_URI.into(),
-            daemon: true,
             same_groups: true,
             expected,
             total_domains: count_domains(QEMU_URI)?,
@@ -145,7 +144,6 @@ fn run() -> anyhow::Result<()> {
             label: format!("{test_domains} test-driver domains"),
             total_domains: count_domains(&uri)?,
             uri,
-            daemon: true,
             same_groups: false,
             expected,
         };

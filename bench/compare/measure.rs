@@ -64,9 +64,6 @@ pub struct Settings {
 pub struct Scenario {
     pub label: String,
     pub uri: String,
-    /// Whether libvirtd does the work (qemu:///system, test+unix://) or the client library
-    /// (test:///).
-    pub daemon: bool,
     /// Whether the driver's bulk call has every group the exporter reads, so that the bare
     /// `virsh domstats` does the same work (QEMU; the test driver's has only `state`).
     pub same_groups: bool,
@@ -535,10 +532,7 @@ pub fn subject(
         rt,
         settings,
         scenario,
-        libvirtd: scenario
-            .daemon
-            .then(|| procfs::pid_of("libvirtd"))
-            .flatten(),
+        libvirtd: procfs::pid_of("libvirtd"),
     };
     let mut r = SubjectResult::default();
     if let Err(e) = main_run(&ctx, subject, &mut r) {
@@ -756,12 +750,7 @@ fn background(libvirtd: &[u32], span: Duration) -> f64 {
 /// `virsh domstats` of the same groups, in one session that has already connected and run it
 /// once: as many times as a CPU window has collections, virsh's and libvirtd's CPU.
 pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare {
-    let libvirtd: Vec<u32> = scenario
-        .daemon
-        .then(|| procfs::pid_of("libvirtd"))
-        .flatten()
-        .into_iter()
-        .collect();
+    let libvirtd: Vec<u32> = procfs::pid_of("libvirtd").into_iter().collect();
     let mut r = Bare::default();
     let k = settings.collections;
     let dir = &settings.state_dir;

@@ -114,21 +114,19 @@ fn ms(s: f64) -> String {
     format!("{:.2}", s * 1e3)
 }
 
-fn cpu_cell(cpu: Option<Cpu>, daemon: bool) -> String {
+fn cpu_cell(cpu: Option<Cpu>) -> String {
     match cpu {
-        Some(c) if daemon => format!("{} ({} + {})", ms(c.total()), ms(c.client), ms(c.libvirtd)),
-        Some(c) => ms(c.total()),
+        Some(c) => format!("{} ({} + {})", ms(c.total()), ms(c.client), ms(c.libvirtd)),
         None => "—".into(),
     }
 }
 
-fn calls_cell(calls: Option<CallCount>, daemon: bool) -> String {
+fn calls_cell(calls: Option<CallCount>) -> String {
     match calls {
-        Some(c) if daemon => format!(
+        Some(c) => format!(
             "{} ({} RPC); first {} ({} RPC)",
             c.steady.api, c.steady.rpc, c.first.api, c.first.rpc
         ),
-        Some(c) => format!("{}; first {}", c.steady.api, c.first.api),
         None => "—".into(),
     }
 }
@@ -237,7 +235,6 @@ pub fn table(results: &[ScenarioResult]) -> String {
     let _ = writeln!(t, "| {} | {} |", head.join(" | "), TARGETS.join(" | "));
     let _ = writeln!(t, "|{}", "---|".repeat(head.len() + TARGETS.len()));
     for s in results {
-        let daemon = s.scenario.daemon;
         let size = format!(
             "{} ({} on host)",
             s.scenario.label, s.scenario.total_domains
@@ -245,10 +242,9 @@ pub fn table(results: &[ScenarioResult]) -> String {
         let _ = writeln!(
             t,
             "| {size} | bare `virsh domstats` (the limit) | | {} | 1.00 | {} | | | | {} |{}",
-            cpu_cell(s.bare.cpu, daemon),
+            cpu_cell(s.bare.cpu),
             match s.bare.calls {
-                Some(c) if daemon => format!("{} ({} RPC)", c.steady.api, c.steady.rpc),
-                Some(c) => c.steady.api.to_string(),
+                Some(c) => format!("{} ({} RPC)", c.steady.api, c.steady.rpc),
                 None => "—".into(),
             },
             rss_cell(s.bare.rss_kib, s.bare.anon_kib, s.bare.pss_kib),
@@ -297,8 +293,8 @@ pub fn table(results: &[ScenarioResult]) -> String {
                 r.reported_expected,
                 s.scenario.expected.len(),
                 r.reported_total,
-                cpu_cell(r.cpu, daemon),
-                calls_cell(r.calls, daemon),
+                cpu_cell(r.cpu),
+                calls_cell(r.calls),
                 rate(lp),
                 rate(lq),
                 kib(lp),
