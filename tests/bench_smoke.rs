@@ -3,6 +3,8 @@
 //! and that each one names every bench domain; the numbers themselves belong to BENCHMARKS.md,
 //! not to a test.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -92,11 +94,7 @@ fn the_smoke_run_measures_every_exporter_on_every_domain() {
     // On QEMU this exporter's domain path is one bulk call and the two domain lists per cycle,
     // plus the job collector's one call per running domain (no bulk group for jobs): the 2
     // bench guests (gone by now) and the lab's running and paused guests.
-    let active = Command::new("virsh")
-        .args(["-q", "-c", "qemu:///system", "list", "--name"])
-        .output()
-        .unwrap();
-    let active = String::from_utf8_lossy(&active.stdout)
+    let active = common::virsh("qemu:///system", &["list", "--name"])
         .lines()
         .filter(|l| !l.trim().is_empty())
         .count()
@@ -111,11 +109,7 @@ fn the_smoke_run_measures_every_exporter_on_every_domain() {
         );
     }
     // the guests are gone again
-    let left = Command::new("virsh")
-        .args(["-q", "-c", "qemu:///system", "list", "--all", "--name"])
-        .output()
-        .unwrap();
-    let left = String::from_utf8_lossy(&left.stdout);
+    let left = common::virsh("qemu:///system", &["list", "--all", "--name"]);
     assert!(
         !left.lines().any(|l| l.starts_with("benchsmoke-")),
         "{left}"
