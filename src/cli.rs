@@ -62,6 +62,7 @@ fn command(collectors: &[Box<dyn DomainCollector>]) -> Command {
         .arg(Arg::new("domain.label-namespace").long("domain.label-namespace").value_name("PREFIX=URI").action(ArgAction::Append).help("Bind a namespace prefix for --domain.label, e.g. app=urn:example:app; repeat for several"))
         .arg(Arg::new("domain.metadata-refresh").long("domain.metadata-refresh").allow_hyphen_values(true).value_name("DURATION").default_value("5m").help("While labels or the Nova preset read the domain XML, read it again when it is older than this (metadata changes without a restart)"))
         .arg(Arg::new("libvirt.metadata.nova").long("libvirt.metadata.nova").action(ArgAction::SetTrue).help("Read OpenStack Nova's metadata into libvirt_domain_openstack_info"))
+        .arg(Arg::new("collector.job.interval").long("collector.job.interval").allow_hyphen_values(true).value_name("DURATION").default_value("60s").help("How often a running domain without a job is asked whether one started (one call per domain); a domain with a job is followed every cycle, and a new, restarted or paused domain is asked at once. The collection interval or less asks every domain every cycle"))
         .arg(Arg::new("collector.vcpu.per-domain").long("collector.vcpu.per-domain").action(ArgAction::SetTrue).help("Report vCPU times (and KVM vCPU statistics) summed per domain instead of one series per vCPU"));
     for c in collectors {
         cmd = collector_flags(cmd, c.name(), c.enabled_by_default(), "statistics group");
@@ -320,6 +321,7 @@ fn domain_options(m: &ArgMatches) -> Result<DomainOptions, ConfigError> {
         nova: m.get_flag("libvirt.metadata.nova"),
         metadata_refresh: duration(m, "domain.metadata-refresh")?.expect("has a default"),
         vcpu_per_domain: m.get_flag("collector.vcpu.per-domain"),
+        job_interval: duration(m, "collector.job.interval")?.expect("has a default"),
         max_series: (max_series > 0).then_some(max_series),
     })
 }
@@ -381,6 +383,7 @@ mod tests {
         assert!(d.filter.is_empty() && d.labels.is_empty());
         assert!(!d.nova && !d.vcpu_per_domain && !d.reads_metadata());
         assert_eq!(d.metadata_refresh, Duration::from_secs(300));
+        assert_eq!(d.job_interval, Duration::from_secs(60));
         assert_eq!(d.max_series, None);
         assert_eq!(c.host_collectors, ["pool", "volume", "network", "node"]);
         assert_eq!(c.host, HostOptions::default());
@@ -470,6 +473,7 @@ mod tests {
             "30s",
             "--libvirt.metadata.nova",
             "--collector.vcpu.per-domain",
+            "--collector.job.interval=15s",
             "--web.max-series",
             "5000",
         ])
@@ -480,6 +484,7 @@ mod tests {
         assert_eq!(d.labels.names().collect::<Vec<_>>(), ["team", "title"]);
         assert!(d.nova && d.vcpu_per_domain && d.reads_metadata());
         assert_eq!(d.metadata_refresh, Duration::from_secs(30));
+        assert_eq!(d.job_interval, Duration::from_secs(15));
         assert_eq!(d.max_series, Some(5000));
         assert_eq!(
             parse_args(&["--web.max-series", "0"])
@@ -525,6 +530,10 @@ mod tests {
             (
                 &["--collector.volume.interval", "often"],
                 "--collector.volume.interval",
+            ),
+            (
+                &["--collector.job.interval", "0s"],
+                "--collector.job.interval",
             ),
             (&["--web.max-series", "-1"], "--web.max-series"),
             (&["--domain.include", "web-("], "--domain.include"),

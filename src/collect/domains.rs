@@ -1,6 +1,7 @@
 //! One cycle of domain statistics: a single bulk call for every domain, per-domain fallbacks
 //! only for groups the driver's bulk call lacks, and the domain XML cached between cycles.
 
+use super::job_schedule::JobSchedule;
 use super::options::DomainOptions;
 use super::{vcpu, DomainCollector, FallbackContext, Fields};
 use crate::libvirt::domain_xml::DomainXml;
@@ -33,6 +34,7 @@ pub struct DomainSource {
     collectors: Vec<Box<dyn DomainCollector>>,
     support: Option<DriverSupport>,
     xml_cache: HashMap<String, CachedXml>,
+    jobs: JobSchedule,
     options: DomainOptions,
 }
 
@@ -50,6 +52,7 @@ impl DomainSource {
             collectors,
             support: None,
             xml_cache: HashMap::new(),
+            jobs: JobSchedule::new(options.job_interval),
             options,
         }
     }
@@ -58,6 +61,7 @@ impl DomainSource {
     pub fn reset(&mut self) {
         self.support = None;
         self.xml_cache.clear();
+        self.jobs.clear();
     }
 
     pub fn support(&self) -> Option<DriverSupport> {
@@ -173,6 +177,8 @@ impl DomainSource {
             // is busy (and calls that would wait for its job can step around it).
             let mut ctx = FallbackContext::new(dom, &xml, active);
             ctx.busy = busy;
+            let now = Instant::now();
+            ctx.known_job = self.jobs.known(&uuid, id, stats.state, now).cloned();
             let mut error: Option<LibvirtError> = None;
             for (i, c) in self.collectors.iter().enumerate() {
                 if in_bulk(c.as_ref()) {
@@ -186,6 +192,9 @@ impl DomainSource {
                     error.get_or_insert(e);
                 }
                 timings[i] += t.elapsed();
+            }
+            if active && !busy && ctx.known_job.is_none() {
+                self.jobs.answered(&uuid, id, stats.state, &stats.job, now);
             }
             enrich_devices(&mut stats, &xml);
             if self.options.vcpu_per_domain {
@@ -209,6 +218,7 @@ impl DomainSource {
             cycle.domains.push(stats);
         }
         self.xml_cache.retain(|uuid, _| seen.contains(uuid));
+        self.jobs.retain(&seen);
 
         cycle.outcomes.push(CollectorOutcome {
             name: "domains".into(),

@@ -1,7 +1,8 @@
 //! The `job` collector: the type and progress of the job running on each active domain (a
 //! migration, a save, a dump...), through `virDomainGetJobStats`.
 //!
-//! There is no bulk group for jobs: this is one call per running domain per cycle. With QEMU
+//! There is no bulk group for jobs: each question is one call per domain, so a domain is asked
+//! only when `job_schedule` says (new, changed, with a job, or once per interval). With QEMU
 //! the call takes the domain's query job, which runs alongside the long asynchronous jobs it
 //! reports on but waits (up to 30 s) behind another synchronous job. So a domain the bulk
 //! call found busy (NOWAIT skipped its job-only fields) is not asked this cycle.
@@ -24,6 +25,10 @@ impl DomainCollector for Job {
     }
     fn fallback(&self, ctx: &FallbackContext, out: &mut DomainStats) -> Result<(), LibvirtError> {
         if !ctx.active || ctx.busy {
+            return Ok(());
+        }
+        if let Some(known) = &ctx.known_job {
+            out.job = known.clone();
             return Ok(());
         }
         match ctx.domain.job_stats() {

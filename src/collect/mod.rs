@@ -3,7 +3,8 @@
 //! Every domain collector reads one `virConnectGetAllDomainStats` group. When the driver's
 //! bulk call lacks that group (decided once per connection), the same collector fills the
 //! snapshot through per-domain calls instead. A collector with no group at all (`job`) is
-//! only per-domain calls, made after every bulk group was decoded. Host collectors (pools,
+//! only per-domain calls, made after every bulk group was decoded, and only as often as
+//! `job_schedule` says. Host collectors (pools,
 //! volumes, networks, the node) each run on their own thread, off the domain path (see
 //! `host_runner`).
 
@@ -18,6 +19,7 @@ pub mod host_runner;
 mod interface;
 mod iothread;
 mod job;
+pub mod job_schedule;
 pub mod labels;
 mod network;
 mod node;
@@ -35,7 +37,7 @@ pub use fields::Fields;
 
 use crate::libvirt::domain_xml::DomainXml;
 use crate::libvirt::{Connection, Domain, DomainInfoRaw, LibvirtError};
-use crate::snapshot::{DomainStats, HostStats};
+use crate::snapshot::{DomainStats, HostStats, JobStats};
 use std::cell::OnceCell;
 use std::time::Duration;
 
@@ -66,6 +68,9 @@ pub struct FallbackContext<'a> {
     /// The bulk call (with NOWAIT) found the domain busy with a synchronous job, so calls
     /// that need the domain job would wait for it.
     pub busy: bool,
+    /// The domain's job as last asked, while that answer still stands (see `job_schedule`);
+    /// `None`: ask.
+    pub known_job: Option<JobStats>,
     info: OnceCell<DomainInfoRaw>,
 }
 
@@ -76,6 +81,7 @@ impl<'a> FallbackContext<'a> {
             xml,
             active,
             busy: false,
+            known_job: None,
             info: OnceCell::new(),
         }
     }

@@ -18,6 +18,9 @@ pub struct DomainOptions {
     pub metadata_refresh: Duration,
     /// `--collector.vcpu.per-domain`: sums over the vCPUs instead of per-vCPU series.
     pub vcpu_per_domain: bool,
+    /// `--collector.job.interval`: how often a running domain without a job is asked whether
+    /// one started (zero: every cycle; see `job_schedule`).
+    pub job_interval: Duration,
     /// `--web.max-series`: at most this many series per scrape (`None`: no cap).
     pub max_series: Option<usize>,
 }

@@ -23,9 +23,15 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter on a free loopback port with `args` and waits until it listens.
     pub fn start(args: &[&str]) -> Exporter {
+        Exporter::start_with_env(args, &[])
+    }
+
+    /// [`Exporter::start`] with extra environment variables (libvirt's logging, say).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
         let mut child = Command::new(BIN)
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

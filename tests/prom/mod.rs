@@ -495,6 +495,9 @@ pub fn lab_exporter(lab: &LabNames) -> Exporter {
         "60s",
         "--collector.volume.interval",
         "2s",
+        // the dashboards' job panels need a live job seen soon after it starts
+        "--collector.job.interval",
+        "2s",
     ])
 }
 
