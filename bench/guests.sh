@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sizes the benchmark's guests: small disk-less KVM guests named bench-NNN (firmware only,
-# transient), each with a virtio NIC on the lab network and a virtio balloon. Never touches
-# any other domain. Run as root, after tests/lab/setup.sh. (A trial with a 1 MiB empty read-only
-# disk on each guest left the guests far from idle: 100 of them kept both cores of this host
-# busy, and every CPU figure grew two- to fourfold.)
+# Sizes the benchmark's guests: small transient KVM guests named bench-NNN (1 vCPU, 16 MiB), each
+# with a virtio NIC on the lab network, a virtio balloon and one read-only virtio disk, shared by
+# all of them, whose boot sector halts the vCPU for good: SeaBIOS boots it and the guest then uses
+# no CPU (with no bootable disk the firmware keeps waking, about 0.5 % of a core per guest).
+# Never touches any other domain. Run as root, after tests/lab/setup.sh.
+# Lesson of an earlier trial: an empty, unbootable disk keeps the firmware far busier instead.
 #
 #   bench/guests.sh set N    make exactly bench-001..bench-N run (N=0: none), wait until idle
 #   bench/guests.sh clean    destroy every bench-NNN guest
@@ -13,9 +14,26 @@ URI=qemu:///system
 PREFIX=${BENCH_PREFIX:-bench}
 [[ "$PREFIX" =~ ^[a-z][a-z0-9]*$ ]] || { echo "guests.sh: BENCH_PREFIX must be lowercase letters and digits" >&2; exit 2; }
 NETWORK=lab-net
+DISK_DIR=/var/lib/libvirt-exporter-bench
+DISK=$DISK_DIR/halt.img
 SETTLE_TIMEOUT=${BENCH_SETTLE_TIMEOUT:-180}
 virsh() { command virsh -q -c "$URI" "$@"; }
 log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# The guests' shared boot disk: 1 MiB raw, a boot sector of cli; hlt; jmp back (FA F4 EB FD) and
+# the boot signature 55 AA at offset 510. Root's file, readable by all: the guests read it as the
+# QEMU user, and the disk's <seclabel relabel='no'/> keeps libvirt from chowning it.
+make_disk() {
+    local tmp
+    install -d -m 0755 "$DISK_DIR"
+    tmp=$(mktemp "$DISK_DIR/.halt.XXXXXX")
+    printf '\xfa\xf4\xeb\xfd' > "$tmp"
+    truncate -s 510 "$tmp"
+    printf '\x55\xaa' >> "$tmp"
+    truncate -s 1M "$tmp"
+    chmod 0644 "$tmp"
+    if cmp -s "$tmp" "$DISK"; then rm -f "$tmp"; else mv -f "$tmp" "$DISK"; fi
+}
 
 running_bench() { virsh list --name | grep -E "^$PREFIX-[0-9]{3}\$" || true; }
 
@@ -30,6 +48,13 @@ guest_xml() {  # name
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$DISK'><seclabel model='dac' relabel='no'/></source>
+      <target dev='vda' bus='virtio'/>
+      <readonly/>
+      <boot order='1'/>
+    </disk>
     <interface type='network'>
       <source network='$NETWORK'/>
       <model type='virtio'/>
@@ -52,7 +77,7 @@ guest_ticks() {
 }
 
 # Waits until the guests are past their firmware's start (each burns about a second of CPU
-# booting, then idles at about 1 % of a core): until 95 % of them use at most 3 % of a core.
+# booting, then halts): until 95 % of them use at most 3 % of a core.
 settle() {  # n
     local n=$1 deadline=$((SECONDS + SETTLE_TIMEOUT)) a b idle
     while :; do
@@ -79,6 +104,7 @@ set_count() {  # n
     getent group kvm >/dev/null && chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
     virsh net-info "$NETWORK" 2>/dev/null | grep -c '^Active: *yes' >/dev/null ||
         { echo "guests.sh: network $NETWORK is not active: run tests/lab/setup.sh" >&2; exit 1; }
+    make_disk
     local started=0 t0=$SECONDS
     for i in $(seq 1 "$n"); do
         name=$(printf '%s-%03d' "$PREFIX" "$i")

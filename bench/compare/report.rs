@@ -361,8 +361,9 @@ pub fn problems(results: &[ScenarioResult]) -> String {
 pub fn method(settings: &Settings) -> String {
     format!(
         "\
-- **Guests**: transient disk-less KVM guests `bench-NNN` (firmware only, 1 vCPU, 16 MiB, a virtio NIC on
-  `lab-net`, a virtio balloon with stats every 10 s), created before and destroyed after the run. The
+- **Guests**: transient KVM guests `bench-NNN` (1 vCPU, 16 MiB, one read-only virtio disk shared by
+  all, whose boot sector only halts the vCPU, a virtio NIC on `lab-net`, a virtio balloon with stats
+  every 10 s), created before and destroyed after the run: once booted they use no CPU. The
   lab's guests and anything else on the host stay and are collected too (\"on host\"); \"Reported\"
   counts the bench domains each exporter names. The 1,000-domain scenario is a generated
   test-driver node (`test+unix:///…/node-1000.xml`, every domain running with one disk and one
@@ -418,11 +419,12 @@ pub fn method(settings: &Settings) -> String {
   devices change; the Debian exporter (0.2.0) lists domains and asks each one for its info, XML,
   and block and interface statistics on every scrape; collectd's virt plugin (default
   `ExtraStats`) asks each domain for its info and per-device block and interface statistics every
-  interval and re-reads the domain list and XML every 60 s (their call logs). Neither asks QEMU
-  for balloon or vCPU statistics. So this exporter is measured twice: with its default groups,
-  and reading what the peers read (\"the peers' statistics\": `{peer_flags}`, leaving state,
-  cpu-total, interface and block; the memory and vCPU counts that `virDomainGetInfo` gives the
-  peers come with the groups left out).
+  interval and re-reads the domain list and XML every 60 s (their call logs). Every bench guest
+  has one disk and one NIC, so both peers pay for block and interface statistics on every domain,
+  as the bulk call does. Neither asks QEMU for balloon or vCPU statistics. So this exporter is
+  measured twice: with its default groups, and reading what the peers read (\"the peers'
+  statistics\": `{peer_flags}`, leaving state, cpu-total, interface and block; the memory and vCPU
+  counts that `virDomainGetInfo` gives the peers come with the groups left out).
 ",
         collections = settings.collections,
         repeats = settings.repeats,
