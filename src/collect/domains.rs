@@ -193,7 +193,7 @@ impl DomainSource {
                 }
                 timings[i] += t.elapsed();
             }
-            if active && !busy && ctx.known_job.is_none() {
+            if ctx.job_answered.get() {
                 self.jobs.answered(&uuid, id, stats.state, &stats.job, now);
             }
             enrich_devices(&mut stats, &xml);
@@ -489,11 +489,40 @@ mod tests {
     #[test]
     fn the_job_collector_on_a_driver_without_jobs_gives_nothing_and_succeeds() {
         let conn = test_driver();
-        let mut source = DomainSource::new(all_domain_collectors(), DomainOptions::default());
+        let opts = DomainOptions {
+            job_interval: Duration::from_secs(60),
+            ..DomainOptions::default()
+        };
+        let mut source = DomainSource::new(all_domain_collectors(), opts);
         let cycle = source.collect(&conn).unwrap();
-        assert_eq!(cycle.domains[0].job, crate::snapshot::JobStats::default());
+        let d = &cycle.domains[0];
+        assert_eq!(d.job, crate::snapshot::JobStats::default());
         let job = cycle.outcomes.iter().find(|o| o.name == "job").unwrap();
         assert!(job.success);
+        // "not supported" is an answer: it stands until the job interval passed
+        let now = Instant::now();
+        let known = source.jobs.known(&d.uuid, d.id, d.state, now);
+        assert_eq!(known, Some(&crate::snapshot::JobStats::default()));
+    }
+
+    #[test]
+    fn without_the_job_collector_no_job_answer_is_kept() {
+        let conn = test_driver();
+        let collectors = all_domain_collectors()
+            .into_iter()
+            .filter(|c| c.name() != "job")
+            .collect();
+        let opts = DomainOptions {
+            job_interval: Duration::from_secs(60),
+            ..DomainOptions::default()
+        };
+        let mut source = DomainSource::new(collectors, opts);
+        let cycle = source.collect(&conn).unwrap();
+        let d = &cycle.domains[0];
+        assert_eq!(
+            source.jobs.known(&d.uuid, d.id, d.state, Instant::now()),
+            None
+        );
     }
 
     #[test]

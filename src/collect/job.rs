@@ -34,11 +34,15 @@ impl DomainCollector for Job {
         match ctx.domain.job_stats() {
             Ok(raw) => {
                 out.job = job_stats(&raw);
+                ctx.job_answered.set(true);
                 Ok(())
             }
             // A driver without job statistics (the test driver), or a domain that stopped
             // between the bulk call and this one: no job series, not a failure.
-            Err(e) if e.is_unsupported() || e.is_operation_invalid() => Ok(()),
+            Err(e) if e.is_unsupported() || e.is_operation_invalid() => {
+                ctx.job_answered.set(true);
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

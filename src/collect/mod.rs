@@ -38,7 +38,7 @@ pub use fields::Fields;
 use crate::libvirt::domain_xml::DomainXml;
 use crate::libvirt::{Connection, Domain, DomainInfoRaw, LibvirtError};
 use crate::snapshot::{DomainStats, HostStats, JobStats};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 /// One statistics group of domains.
@@ -71,6 +71,9 @@ pub struct FallbackContext<'a> {
     /// The domain's job as last asked, while that answer still stands (see `job_schedule`);
     /// `None`: ask.
     pub known_job: Option<JobStats>,
+    /// Set by the `job` collector when libvirt answered (a job, none, or "not supported"), so
+    /// the answer may stand for a while; a failed question is asked again next cycle.
+    pub job_answered: Cell<bool>,
     info: OnceCell<DomainInfoRaw>,
 }
 
@@ -82,6 +85,7 @@ impl<'a> FallbackContext<'a> {
             active,
             busy: false,
             known_job: None,
+            job_answered: Cell::new(false),
             info: OnceCell::new(),
         }
     }
