@@ -326,18 +326,14 @@ impl Metrics {
     }
 
     /// Asserts that every default domain collector (and the bulk call, `domains`) succeeded
-    /// in this snapshot's cycle and reported its duration.
+    /// in this snapshot's cycle and reported its duration. Which collectors are on by default
+    /// is the exporter's own list (src/cli.rs pins it against the documentation).
     pub fn assert_default_collectors_succeeded(&self) {
-        for c in [
-            "domains",
-            "state",
-            "cpu",
-            "balloon",
-            "vcpu",
-            "interface",
-            "block",
-            "job",
-        ] {
+        let defaults = libvirt_exporter::collect::all_domain_collectors()
+            .into_iter()
+            .filter(|c| c.enabled_by_default())
+            .map(|c| c.name());
+        for c in std::iter::once("domains").chain(defaults) {
             let by = [("collector", c)];
             assert_eq!(
                 self.value("libvirt_exporter_collector_success", &by),
