@@ -2,6 +2,7 @@
 //! it, parse its exposition, and ask `virsh` for the reference values.
 #![allow(dead_code)]
 
+pub mod host;
 pub mod tls;
 
 use std::collections::BTreeMap;
