@@ -972,7 +972,7 @@ fn every_rule_selector_matches_series_and_every_recorded_name_has_data_on_the_la
         }
     }
     // the alerts see the lab: its guest paused by hand is a pending LibvirtDomainPausedTooLong
-    let env = prom::lab_env();
+    let env = common::lab_env();
     let pending = format!(
         "ALERTS{{alertname=\"LibvirtDomainPausedTooLong\", alertstate=\"pending\", domain=\"{}\"}}",
         env["LAB_PAUSED"]

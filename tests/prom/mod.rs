@@ -6,7 +6,7 @@
 
 pub mod promql;
 
-use crate::common::{http_get, poll_until, Exporter};
+use crate::common::{http_get, lab_env, poll_until, Exporter};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
@@ -448,16 +448,6 @@ pub fn promtool_check_expressions(exprs: &[(String, String)]) -> Result<(), Stri
 }
 
 // ------------------------------------------------------------------------------- the lab
-
-/// The lab's names from /run/libvirt-exporter-lab/env (tests/lab/setup.sh writes it).
-pub fn lab_env() -> BTreeMap<String, String> {
-    let env = std::fs::read_to_string("/run/libvirt-exporter-lab/env")
-        .expect("the lab is not set up: run `bash tests/lab/setup.sh` as root first");
-    env.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-        .collect()
-}
 
 /// The first running lab guest, the lab pool and the lab network.
 pub struct LabNames {
