@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::host::{assert_network_matches, fields, info_labels, number, yes};
+use common::host::{assert_network_matches, assert_node_matches, fields, info_labels, number, yes};
 use common::{promtool_check, virsh, Exporter, Metrics};
 use libvirt_exporter::collect::{all_host_collectors, HostOptions};
 use libvirt_exporter::libvirt::Connection;
@@ -203,25 +203,12 @@ fn check_networks(m: &Metrics, uri: &str, net_info: impl Fn(&str) -> String) {
     let all = names(&virsh(uri, &["net-list", "--all", "--name"]));
     assert_eq!(m.find("libvirt_network_info", &[]).count(), all.len());
     for net in &all {
-        assert_network_matches(m, net, &net_info(net));
+        assert_network_matches(m, net, &fields(&net_info(net)));
     }
 }
 
 fn check_node(m: &Metrics, uri: &str) {
-    let v = fields(&virsh(uri, &["nodeinfo"]));
-    let labels = info_labels(m, "libvirt_node_info", &[]);
-    assert_eq!(labels["model"], v["CPU model"]);
-    for (metric, field, factor) in [
-        ("libvirt_node_cpus", "CPU(s)", 1.0),
-        ("libvirt_node_cpu_sockets", "CPU socket(s)", 1.0),
-        ("libvirt_node_cpu_cores", "Core(s) per socket", 1.0),
-        ("libvirt_node_cpu_threads", "Thread(s) per core", 1.0),
-        ("libvirt_node_numa_cells", "NUMA cell(s)", 1.0),
-        ("libvirt_node_cpu_frequency_hertz", "CPU frequency", 1e6),
-        ("libvirt_node_memory_bytes", "Memory size", 1024.0),
-    ] {
-        assert_eq!(m.get(metric, &[]), number(&v[field]) * factor, "{metric}");
-    }
+    assert_node_matches(m, &fields(&virsh(uri, &["nodeinfo"])));
     // virsh nodecpustats shows libvirt's `kernel` as `system`.
     let cpu = fields(&virsh(uri, &["nodecpustats"]));
     assert_eq!(

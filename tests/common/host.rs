@@ -38,9 +38,8 @@ pub fn info_labels(m: &Metrics, name: &str, key: &[(&str, &str)]) -> BTreeMap<St
     found[0].labels.clone()
 }
 
-/// Network `net`'s info labels and state gauges against its `virsh net-info` answer.
-pub fn assert_network_matches(m: &Metrics, net: &str, net_info: &str) {
-    let v = fields(net_info);
+/// Network `net`'s info labels and state gauges against its `virsh net-info` [`fields`].
+pub fn assert_network_matches(m: &Metrics, net: &str, v: &BTreeMap<String, String>) {
     let key = [("network", net)];
     let labels = info_labels(m, "libvirt_network_info", &key);
     assert_eq!(labels["uuid"], v["UUID"], "{net}");
@@ -56,5 +55,22 @@ pub fn assert_network_matches(m: &Metrics, net: &str, net_info: &str) {
     ] {
         let want = if v[field] == "yes" { 1.0 } else { 0.0 };
         assert_eq!(m.get(metric, &key), want, "{metric} of {net}");
+    }
+}
+
+/// The node's model, CPU topology, frequency and memory against `virsh nodeinfo` [`fields`].
+pub fn assert_node_matches(m: &Metrics, v: &BTreeMap<String, String>) {
+    let labels = info_labels(m, "libvirt_node_info", &[]);
+    assert_eq!(labels["model"], v["CPU model"]);
+    for (metric, field, factor) in [
+        ("libvirt_node_cpus", "CPU(s)", 1.0),
+        ("libvirt_node_cpu_sockets", "CPU socket(s)", 1.0),
+        ("libvirt_node_cpu_cores", "Core(s) per socket", 1.0),
+        ("libvirt_node_cpu_threads", "Thread(s) per core", 1.0),
+        ("libvirt_node_numa_cells", "NUMA cell(s)", 1.0),
+        ("libvirt_node_cpu_frequency_hertz", "CPU frequency", 1e6),
+        ("libvirt_node_memory_bytes", "Memory size", 1024.0),
+    ] {
+        assert_eq!(m.get(metric, &[]), number(&v[field]) * factor, "{metric}");
     }
 }
