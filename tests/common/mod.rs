@@ -351,6 +351,14 @@ impl Metrics {
     pub fn names(&self) -> std::collections::BTreeSet<&str> {
         self.samples.iter().map(|s| s.name.as_str()).collect()
     }
+
+    /// The `domain` label values of all samples.
+    pub fn domains_shown(&self) -> std::collections::BTreeSet<String> {
+        self.samples
+            .iter()
+            .filter_map(|s| s.labels.get("domain").cloned())
+            .collect()
+    }
 }
 
 /// Parses `name{k="v",...} value` with the text format's escapes.
@@ -491,6 +499,15 @@ pub fn promtool_check(exposition: &str) -> String {
         all = format!("promtool exited with {}", out.status);
     }
     all
+}
+
+/// Asserts that `promtool check metrics` has nothing to say about `exposition`.
+pub fn assert_promtool_passes(exposition: &str) {
+    let complaints = promtool_check(exposition);
+    assert!(
+        complaints.trim().is_empty(),
+        "promtool check metrics:\n{complaints}"
+    );
 }
 
 /// A real long job: `virsh dump --memory-only --live` of `domain` into a FIFO that a thread
