@@ -6,7 +6,7 @@ mod common;
 
 use common::tls::Pki;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One bad start: a name, the files to write first, the arguments, and what the error line
 /// must contain (the problem, and where given, the remedy).
@@ -287,20 +287,19 @@ fn run(args: &[String]) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the exporter binary starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{args:?}: still running after 30 s, stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let exited = common::poll_until(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || child.try_wait().unwrap().is_some(),
+        |exited| *exited,
+    );
+    if !exited {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "{args:?}: still running after 30 s, stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = child.wait_with_output().unwrap();
     (

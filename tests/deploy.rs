@@ -9,7 +9,7 @@
 mod common;
 mod prom;
 
-use common::{http_get, Metrics};
+use common::{http_get, poll_until, Metrics};
 use prom::promql::selectors;
 use prom::{
     documented_families, lab_names, lab_prometheus, path, read, recorded_names, rule_groups, rules,
@@ -900,8 +900,7 @@ fn the_debian_package_installs_runs_as_its_own_user_and_removes_cleanly() {
                 .all(|u| u == uid.to_string()),
             "runs as the package's user: {uid_line}"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        let scrape = || {
             let r = http_get(addr, "/metrics", &[]);
             // 503 until the first collection is published
             assert!(matches!(r.status, 200 | 503), "/metrics: {}", r.status);
@@ -910,25 +909,25 @@ fn the_debian_package_installs_runs_as_its_own_user_and_removes_cleanly() {
             } else {
                 String::new()
             };
-            let m = Metrics::parse(&text);
-            if m.value("libvirt_up", &[]) == Some(1.0)
+            (Metrics::parse(&text), r)
+        };
+        let collected = |m: &Metrics| {
+            m.value("libvirt_up", &[]) == Some(1.0)
                 && m.value("libvirt_domains_by_state", &[("state", "running")])
                     .is_some()
-            {
-                assert_eq!(
-                    m.get("libvirt_domain_info_state", &[("domain", "test")]),
-                    1.0,
-                    "the test driver's domain runs"
-                );
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no collection:\n{}",
-                r.text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        };
+        let (m, r) = poll_until(
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            scrape,
+            |(m, _)| collected(m),
+        );
+        assert!(collected(&m), "no collection:\n{}", r.text());
+        assert_eq!(
+            m.get("libvirt_domain_info_state", &[("domain", "test")]),
+            1.0,
+            "the test driver's domain runs"
+        );
     });
     let _ = child.kill();
     let _ = child.wait();
@@ -973,7 +972,7 @@ fn every_rule_selector_matches_series_and_every_recorded_name_has_data_on_the_la
         }
     }
     // the alerts see the lab: its guest paused by hand is a pending LibvirtDomainPausedTooLong
-    let env = prom::lab_env();
+    let env = common::lab_env();
     let pending = format!(
         "ALERTS{{alertname=\"LibvirtDomainPausedTooLong\", alertstate=\"pending\", domain=\"{}\"}}",
         env["LAB_PAUSED"]

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::host::{assert_network_matches, assert_node_matches, fields, info_labels, number, yes};
 use common::{promtool_check, virsh, Exporter, Metrics};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -57,38 +58,6 @@ fn collected(exporter: &Exporter, collector: &str) -> Metrics {
     })
 }
 
-/// `Key:   value` lines of a `virsh *-info` style answer.
-fn fields(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-/// The number at the start of a virsh value ("67108864 bytes", "2600 MHz").
-fn number(value: &str) -> f64 {
-    value
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("not a number: {value:?}"))
-}
-
-fn yes(value: &str) -> &'static str {
-    match value {
-        "yes" => "true",
-        "no" => "false",
-        other => panic!("not yes/no: {other:?}"),
-    }
-}
-
-fn info_labels(m: &Metrics, name: &str, key: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let found: Vec<_> = m.find(name, key).collect();
-    assert_eq!(found.len(), 1, "{name}{key:?}: {found:?}");
-    assert_eq!(found[0].value, 1.0);
-    found[0].labels.clone()
-}
-
 fn assert_between(what: &str, got: f64, before: f64, after: f64, slack: f64) {
     let (lo, hi) = (before.min(after) - slack, before.max(after) + slack);
     assert!(
@@ -135,6 +104,27 @@ impl Cleanup {
     fn virsh(&mut self, args: &[&str]) {
         self.virsh
             .push(args.iter().map(|a| a.to_string()).collect());
+    }
+
+    /// Defines (not starts) a dir pool named `unique(what)` on a fresh temporary directory,
+    /// both removed on drop; returns the pool's name and directory.
+    fn define_dir_pool(&mut self, what: &str) -> (String, PathBuf) {
+        let pool = unique(what);
+        let dir = std::env::temp_dir().join(&pool);
+        std::fs::create_dir_all(&dir).unwrap();
+        self.dirs.push(dir.clone());
+        self.virsh(&["pool-undefine", &pool]);
+        virsh(
+            &self.uri,
+            &[
+                "pool-define-as",
+                &pool,
+                "dir",
+                "--target",
+                dir.to_str().unwrap(),
+            ],
+        );
+        (pool, dir)
     }
 }
 
@@ -271,23 +261,7 @@ fn networks_match_net_list_and_net_info() {
     let stable: Vec<&String> = before.iter().filter(|n| after.contains(n)).collect();
     assert!(stable.contains(&&lab.network), "{stable:?}");
     for net in stable {
-        let key = [("network", net.as_str())];
-        let v = fields(&virsh(&lab.uri, &["net-info", net]));
-        let labels = info_labels(&m, "libvirt_network_info", &key);
-        assert_eq!(labels["uuid"], v["UUID"], "{net}");
-        assert_eq!(
-            labels["bridge"],
-            v.get("Bridge").cloned().unwrap_or_default(),
-            "{net}"
-        );
-        for (metric, field) in [
-            ("libvirt_network_active", "Active"),
-            ("libvirt_network_persistent", "Persistent"),
-            ("libvirt_network_autostart", "Autostart"),
-        ] {
-            let want = if v[field] == "yes" { 1.0 } else { 0.0 };
-            assert_eq!(m.get(metric, &key), want, "{metric} of {net}");
-        }
+        assert_network_matches(&m, net, &fields(&virsh(&lab.uri, &["net-info", net])));
     }
     let lab_net = [("network", lab.network.as_str())];
     assert_eq!(m.get("libvirt_network_active", &lab_net), 1.0);
@@ -302,21 +276,7 @@ fn networks_match_net_list_and_net_info() {
 fn an_inactive_pool_and_network_of_our_own_are_reported_as_inactive() {
     let lab = lab();
     let mut cleanup = Cleanup::new(&lab.uri);
-    let pool = unique("pool");
-    let dir = std::env::temp_dir().join(&pool);
-    std::fs::create_dir_all(&dir).unwrap();
-    cleanup.dirs.push(dir.clone());
-    cleanup.virsh(&["pool-undefine", &pool]);
-    virsh(
-        &lab.uri,
-        &[
-            "pool-define-as",
-            &pool,
-            "dir",
-            "--target",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let (pool, dir) = cleanup.define_dir_pool("pool");
     let net = unique("net");
     let bridge = format!("i3h{}", std::process::id() % 1_000_000);
     let net_xml = dir.join("net.xml");
@@ -370,21 +330,7 @@ fn an_inactive_pool_and_network_of_our_own_are_reported_as_inactive() {
 fn pool_refresh_finds_a_volume_file_libvirt_did_not_know() {
     let lab = lab();
     let mut cleanup = Cleanup::new(&lab.uri);
-    let pool = unique("refresh");
-    let dir = std::env::temp_dir().join(&pool);
-    std::fs::create_dir_all(&dir).unwrap();
-    cleanup.dirs.push(dir.clone());
-    cleanup.virsh(&["pool-undefine", &pool]);
-    virsh(
-        &lab.uri,
-        &[
-            "pool-define-as",
-            &pool,
-            "dir",
-            "--target",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let (pool, dir) = cleanup.define_dir_pool("refresh");
     cleanup.virsh(&["pool-destroy", &pool]);
     virsh(&lab.uri, &["pool-start", &pool]);
     // Created behind libvirt's back, after the pool started: unknown until a refresh.
@@ -433,25 +379,7 @@ fn the_node_matches_nodeinfo_nodecpustats_and_nodememstats() {
     let mem_after = fields(&virsh(&lab.uri, &["nodememstats"]));
 
     let info = fields(&virsh(&lab.uri, &["nodeinfo"]));
-    assert_eq!(
-        info_labels(&m, "libvirt_node_info", &[])["model"],
-        info["CPU model"]
-    );
-    for (metric, field, factor) in [
-        ("libvirt_node_cpus", "CPU(s)", 1.0),
-        ("libvirt_node_cpu_sockets", "CPU socket(s)", 1.0),
-        ("libvirt_node_cpu_cores", "Core(s) per socket", 1.0),
-        ("libvirt_node_cpu_threads", "Thread(s) per core", 1.0),
-        ("libvirt_node_numa_cells", "NUMA cell(s)", 1.0),
-        ("libvirt_node_cpu_frequency_hertz", "CPU frequency", 1e6),
-        ("libvirt_node_memory_bytes", "Memory size", 1024.0),
-    ] {
-        assert_eq!(
-            m.get(metric, &[]),
-            number(&info[field]) * factor,
-            "{metric}"
-        );
-    }
+    assert_node_matches(&m, &info);
 
     // nodecpustats shows libvirt's `kernel` as `system`; the counters only grow.
     assert_eq!(

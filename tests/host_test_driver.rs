@@ -9,11 +9,11 @@
 
 mod common;
 
+use common::host::{assert_network_matches, assert_node_matches, fields, info_labels, number, yes};
 use common::{promtool_check, virsh, Exporter, Metrics};
 use libvirt_exporter::collect::{all_host_collectors, HostOptions};
 use libvirt_exporter::libvirt::Connection;
 use libvirt_exporter::snapshot::{HostStats, Snapshot};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const NODE_XML: &str = r#"<node>
@@ -95,27 +95,6 @@ fn node_file() -> NodeFile {
     }
 }
 
-/// `Key:   value` lines of a `virsh *-info` style answer.
-fn fields(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-/// The number at the start of a virsh value ("10737418240 bytes", "2400 MHz").
-fn number(value: &str) -> f64 {
-    value.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-fn yes(value: &str) -> &'static str {
-    match value {
-        "yes" => "true",
-        "no" => "false",
-        other => panic!("not yes/no: {other:?}"),
-    }
-}
-
 fn names(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
@@ -130,14 +109,6 @@ fn volume_names(uri: &str, pool: &str) -> Vec<String> {
         .iter()
         .map(|l| l.split_whitespace().next().unwrap().to_string())
         .collect()
-}
-
-/// The labels of the one sample of an info family matching `key`.
-fn info_labels(m: &Metrics, name: &str, key: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let found: Vec<_> = m.find(name, key).collect();
-    assert_eq!(found.len(), 1, "{name}{key:?}: {found:?}");
-    assert_eq!(found[0].value, 1.0);
-    found[0].labels.clone()
 }
 
 const POOL_STATES: [&str; 5] = [
@@ -232,41 +203,12 @@ fn check_networks(m: &Metrics, uri: &str, net_info: impl Fn(&str) -> String) {
     let all = names(&virsh(uri, &["net-list", "--all", "--name"]));
     assert_eq!(m.find("libvirt_network_info", &[]).count(), all.len());
     for net in &all {
-        let v = fields(&net_info(net));
-        let key = [("network", net.as_str())];
-        let labels = info_labels(m, "libvirt_network_info", &key);
-        assert_eq!(labels["uuid"], v["UUID"]);
-        assert_eq!(
-            labels["bridge"],
-            v.get("Bridge").cloned().unwrap_or_default(),
-            "{net}"
-        );
-        for (metric, field) in [
-            ("libvirt_network_active", "Active"),
-            ("libvirt_network_persistent", "Persistent"),
-            ("libvirt_network_autostart", "Autostart"),
-        ] {
-            let want = if v[field] == "yes" { 1.0 } else { 0.0 };
-            assert_eq!(m.get(metric, &key), want, "{metric} of {net}");
-        }
+        assert_network_matches(m, net, &fields(&net_info(net)));
     }
 }
 
 fn check_node(m: &Metrics, uri: &str) {
-    let v = fields(&virsh(uri, &["nodeinfo"]));
-    let labels = info_labels(m, "libvirt_node_info", &[]);
-    assert_eq!(labels["model"], v["CPU model"]);
-    for (metric, field, factor) in [
-        ("libvirt_node_cpus", "CPU(s)", 1.0),
-        ("libvirt_node_cpu_sockets", "CPU socket(s)", 1.0),
-        ("libvirt_node_cpu_cores", "Core(s) per socket", 1.0),
-        ("libvirt_node_cpu_threads", "Thread(s) per core", 1.0),
-        ("libvirt_node_numa_cells", "NUMA cell(s)", 1.0),
-        ("libvirt_node_cpu_frequency_hertz", "CPU frequency", 1e6),
-        ("libvirt_node_memory_bytes", "Memory size", 1024.0),
-    ] {
-        assert_eq!(m.get(metric, &[]), number(&v[field]) * factor, "{metric}");
-    }
+    assert_node_matches(m, &fields(&virsh(uri, &["nodeinfo"])));
     // virsh nodecpustats shows libvirt's `kernel` as `system`.
     let cpu = fields(&virsh(uri, &["nodecpustats"]));
     assert_eq!(

@@ -625,8 +625,7 @@ fn kvm_statistics_of_the_vm_and_each_vcpu_match_virsh() {
         .filter(|n| n.starts_with("libvirt_domain_kvm_"))
         .collect();
     assert_eq!(families.len(), vm_stats);
-    let complaints = common::promtool_check(&exporter.get("/metrics").text());
-    assert!(complaints.trim().is_empty(), "promtool:\n{complaints}");
+    common::assert_promtool_passes(&exporter.get("/metrics").text());
 }
 
 #[test]
@@ -763,13 +762,6 @@ fn lab_exporter(extra: &[&str]) -> Exporter {
     Exporter::start(&args)
 }
 
-fn domains_shown(m: &Metrics) -> BTreeSet<String> {
-    m.samples
-        .iter()
-        .filter_map(|s| s.labels.get("domain").cloned())
-        .collect()
-}
-
 #[test]
 #[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
 fn include_and_exclude_pick_lab_guests() {
@@ -781,7 +773,7 @@ fn include_and_exclude_pick_lab_guests() {
     ]);
     let m = exporter.next_complete_snapshot();
     let expected: BTreeSet<String> = LAB_GUESTS[..3].iter().map(|s| s.to_string()).collect();
-    assert_eq!(domains_shown(&m), expected);
+    assert_eq!(m.domains_shown(), expected);
     assert_eq!(m.get("libvirt_domains", &[]), 3.0);
     assert_eq!(
         m.get("libvirt_domains_by_state", &[("state", "running")]),
@@ -819,11 +811,10 @@ fn the_series_cap_drops_the_last_lab_guest_by_name() {
     ]);
     let m = exporter.next_complete_snapshot();
     let expected: BTreeSet<String> = LAB_GUESTS[..3].iter().map(|s| s.to_string()).collect();
-    assert_eq!(domains_shown(&m), expected);
+    assert_eq!(m.domains_shown(), expected);
     assert!(m.samples.len() <= max, "{} series > {max}", m.samples.len());
     assert_eq!(m.get("libvirt_exporter_dropped_series", &[]), last as f64);
     assert_eq!(m.get("libvirt_domains", &[]), 4.0);
     assert_eq!(m.get("libvirt_up", &[]), 1.0);
-    let complaints = common::promtool_check(&exporter.get("/metrics").text());
-    assert!(complaints.trim().is_empty(), "promtool:\n{complaints}");
+    common::assert_promtool_passes(&exporter.get("/metrics").text());
 }

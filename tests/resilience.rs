@@ -129,12 +129,9 @@ impl Drop for RemoveDomains {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_until(what: &str, timeout: Duration, ready: impl FnMut() -> bool) {
+    let ready = common::poll_until(timeout, Duration::from_millis(200), ready, |ok| *ok);
+    assert!(ready, "timed out waiting for {what}");
 }
 
 fn thread_count(pid: u32) -> usize {

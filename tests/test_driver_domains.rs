@@ -96,8 +96,7 @@ fn xpath_labels_read_title_description_and_namespaced_metadata() {
         .find("libvirt_domain_openstack_info", &[])
         .next()
         .is_none());
-    let complaints = common::promtool_check(&exporter.get("/metrics").text());
-    assert!(complaints.trim().is_empty(), "{complaints}");
+    common::assert_promtool_passes(&exporter.get("/metrics").text());
 }
 
 #[test]
@@ -177,13 +176,6 @@ fn plain_node(count: usize) -> (tempfile::TempDir, String) {
     (dir, format!("test://{}", path.display()))
 }
 
-fn domains_shown(m: &Metrics) -> BTreeSet<String> {
-    m.samples
-        .iter()
-        .filter_map(|s| s.labels.get("domain").cloned())
-        .collect()
-}
-
 #[test]
 fn include_and_exclude_pick_domains_by_whole_name() {
     let (_dir, uri) = plain_node(12);
@@ -201,7 +193,7 @@ fn include_and_exclude_pick_domains_by_whole_name() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    assert_eq!(domains_shown(&m), expected);
+    assert_eq!(m.domains_shown(), expected);
     assert_eq!(m.get("libvirt_domains", &[]), 3.0);
     assert_eq!(
         m.get("libvirt_domains_by_state", &[("state", "running")]),
@@ -225,7 +217,7 @@ fn the_series_cap_drops_whole_domains_last_by_name_and_says_how_many() {
     let exporter = start(&uri, &["--web.max-series", &max.to_string()]);
     let m = exporter.next_snapshot();
     let expected: BTreeSet<String> = (0..7).map(|i| format!("vm-{i:03}")).collect();
-    assert_eq!(domains_shown(&m), expected);
+    assert_eq!(m.domains_shown(), expected);
     assert!(m.samples.len() <= max, "{} > {max}", m.samples.len());
     assert_eq!(
         m.get("libvirt_exporter_dropped_series", &[]),

@@ -5,8 +5,8 @@
 mod common;
 
 use common::tls::{basic, hash, https_get, Pki};
-use common::{Exporter, Metrics};
-use std::time::{Duration, Instant};
+use common::{poll_until, Exporter, Metrics};
+use std::time::Duration;
 
 const TLS: &str = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
 
@@ -32,15 +32,13 @@ fn users(list: &[(&str, &str)]) -> String {
 
 /// Retries `check` for up to 30 s.
 fn eventually(what: &str, exporter: &Exporter, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
-            exporter.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let ok = poll_until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        check,
+        |ok| *ok,
+    );
+    assert!(ok, "timed out waiting for {what}; log:\n{}", exporter.log());
 }
 
 #[test]
@@ -79,14 +77,12 @@ fn basic_auth_over_tls_lets_only_the_right_password_in() {
     assert_eq!(get(Some(basic("nobody", "scrape-me"))).status, 401);
 
     let auth = basic("prometheus", "scrape-me");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let res = loop {
-        let res = get(Some(auth.clone()));
-        if res.status != 503 || Instant::now() > deadline {
-            break res;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let res = poll_until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || get(Some(auth.clone())),
+        |res| res.status != 503,
+    );
     assert_eq!(res.status, 200, "{}", res.text());
     let m = Metrics::parse(&res.text());
     assert_eq!(m.get("libvirt_up", &[]), 1.0);

@@ -2,6 +2,7 @@
 //! it, parse its exposition, and ask `virsh` for the reference values.
 #![allow(dead_code)]
 
+pub mod host;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -80,45 +81,42 @@ impl Exporter {
             .args([&format!("-{signal}"), &pid])
             .status()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit 20 s after SIG{signal}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let status = poll_until(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || self.child.try_wait().unwrap(),
+            Option::is_some,
+        );
+        status.unwrap_or_else(|| panic!("no exit 20 s after SIG{signal}; log:\n{}", self.log()))
     }
 
     pub fn get(&self, path: &str) -> Response {
         http_get(self.addr, path, &[])
     }
 
-    /// Scrapes the metrics until `ready` holds for the parsed exposition (30 s at most).
+    /// Scrapes the metrics until `ready` holds for the parsed exposition (60 s at most).
     pub fn wait_for(&self, what: &str, ready: impl Fn(&Metrics) -> bool) -> Metrics {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let scrape = || {
             let r = self.get("/metrics");
-            if r.status == 200 {
-                let m = Metrics::parse(&r.text());
-                if ready(&m) {
-                    return m;
-                }
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for {what}; last answer {}:\n{}\nlog:\n{}",
-                    r.status,
-                    r.text(),
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            let m = (r.status == 200)
+                .then(|| Metrics::parse(&r.text()))
+                .filter(|m| ready(m));
+            (r, m)
+        };
+        let (r, m) = poll_until(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            scrape,
+            |(_, m)| m.is_some(),
+        );
+        m.unwrap_or_else(|| {
+            panic!(
+                "timed out waiting for {what}; last answer {}:\n{}\nlog:\n{}",
+                r.status,
+                r.text(),
+                self.log()
+            )
+        })
     }
 
     /// Waits for a snapshot collected after now, so its values postdate any reading taken
@@ -153,6 +151,25 @@ impl Drop for Exporter {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Calls `attempt` every `every` until `done` holds for what it returns or `timeout` has
+/// passed, and returns the last answer either way (there is always at least one attempt).
+/// Callers that need the answer panic with it (the last state is the useful context).
+pub fn poll_until<T>(
+    timeout: Duration,
+    every: Duration,
+    mut attempt: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let answer = attempt();
+        if done(&answer) || Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(every);
     }
 }
 
@@ -310,18 +327,14 @@ impl Metrics {
     }
 
     /// Asserts that every default domain collector (and the bulk call, `domains`) succeeded
-    /// in this snapshot's cycle and reported its duration.
+    /// in this snapshot's cycle and reported its duration. Which collectors are on by default
+    /// is the exporter's own list (src/cli.rs pins it against the documentation).
     pub fn assert_default_collectors_succeeded(&self) {
-        for c in [
-            "domains",
-            "state",
-            "cpu",
-            "balloon",
-            "vcpu",
-            "interface",
-            "block",
-            "job",
-        ] {
+        let defaults = libvirt_exporter::collect::all_domain_collectors()
+            .into_iter()
+            .filter(|c| c.enabled_by_default())
+            .map(|c| c.name());
+        for c in std::iter::once("domains").chain(defaults) {
             let by = [("collector", c)];
             assert_eq!(
                 self.value("libvirt_exporter_collector_success", &by),
@@ -337,6 +350,14 @@ impl Metrics {
 
     pub fn names(&self) -> std::collections::BTreeSet<&str> {
         self.samples.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The `domain` label values of all samples.
+    pub fn domains_shown(&self) -> std::collections::BTreeSet<String> {
+        self.samples
+            .iter()
+            .filter_map(|s| s.labels.get("domain").cloned())
+            .collect()
     }
 }
 
@@ -478,6 +499,15 @@ pub fn promtool_check(exposition: &str) -> String {
         all = format!("promtool exited with {}", out.status);
     }
     all
+}
+
+/// Asserts that `promtool check metrics` has nothing to say about `exposition`.
+pub fn assert_promtool_passes(exposition: &str) {
+    let complaints = promtool_check(exposition);
+    assert!(
+        complaints.trim().is_empty(),
+        "promtool check metrics:\n{complaints}"
+    );
 }
 
 /// A real long job: `virsh dump --memory-only --live` of `domain` into a FIFO that a thread

@@ -6,7 +6,7 @@
 
 pub mod promql;
 
-use crate::common::{http_get, Exporter};
+use crate::common::{http_get, lab_env, poll_until, Exporter};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -449,16 +449,6 @@ pub fn promtool_check_expressions(exprs: &[(String, String)]) -> Result<(), Stri
 
 // ------------------------------------------------------------------------------- the lab
 
-/// The lab's names from /run/libvirt-exporter-lab/env (tests/lab/setup.sh writes it).
-pub fn lab_env() -> BTreeMap<String, String> {
-    let env = std::fs::read_to_string("/run/libvirt-exporter-lab/env")
-        .expect("the lab is not set up: run `bash tests/lab/setup.sh` as root first");
-    env.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-        .collect()
-}
-
 /// The first running lab guest, the lab pool and the lab network.
 pub struct LabNames {
     pub uri: String,
@@ -573,23 +563,20 @@ impl Prometheus {
             .spawn()
             .expect("/usr/bin/prometheus starts (apt-get install prometheus)");
         let mut prom = Prometheus { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = prom.child.try_wait().unwrap() {
-                panic!("prometheus exited with {status}:\n{}", prom.log());
-            }
-            if std::net::TcpStream::connect(addr).is_ok()
-                && http_get(addr, "/-/ready", &[]).status == 200
-            {
-                return prom;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready within 60 s:\n{}",
-                prom.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let ready = poll_until(
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || {
+                if let Some(status) = prom.child.try_wait().unwrap() {
+                    panic!("prometheus exited with {status}:\n{}", prom.log());
+                }
+                std::net::TcpStream::connect(addr).is_ok()
+                    && http_get(addr, "/-/ready", &[]).status == 200
+            },
+            |ready| *ready,
+        );
+        assert!(ready, "prometheus not ready within 60 s:\n{}", prom.log());
+        prom
     }
 
     pub fn log(&self) -> String {
@@ -648,16 +635,12 @@ impl Prometheus {
 
     /// Polls `expr` until it returns data (at most `limit`); the last answer either way.
     pub fn query_until_data(&self, expr: &str, limit: Duration) -> Result<Vec<PromSample>, String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let r = self.query(expr);
-            match &r {
-                Ok(v) if !v.is_empty() => return r,
-                Err(_) => return r,
-                _ if Instant::now() >= deadline => return r,
-                _ => std::thread::sleep(Duration::from_millis(500)),
-            }
-        }
+        poll_until(
+            limit,
+            Duration::from_millis(500),
+            || self.query(expr),
+            |r| !matches!(r, Ok(v) if v.is_empty()),
+        )
     }
 }
 
