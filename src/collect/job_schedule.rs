@@ -2,8 +2,8 @@
 //! every question is one call per domain; most domains have no job most of the time. A
 //! domain is asked when it is new, restarted (new ID) or changed state (a dump, a save, the
 //! end of a migration pause it), every cycle while it has a job, and otherwise once every
-//! `--collector.job.interval` (spread over the interval, so the calls do not come in one
-//! burst). Between questions the last answer stands.
+//! `--collector.job.interval` (spread over half the interval, so the calls do not come in
+//! one burst). Between questions the last answer stands.
 
 use crate::snapshot::{DomainState, JobStats};
 use std::collections::hash_map::DefaultHasher;
@@ -51,8 +51,10 @@ impl JobSchedule {
         (a.id == id && a.state == state && no_job && now < a.next).then_some(&a.job)
     }
 
-    /// Keeps the answer just received. A domain first seen is asked again after a share of
-    /// the interval that depends on its UUID, which spreads the questions over the interval.
+    /// Keeps the answer just received. A domain first seen is asked again after between half
+    /// and all of the interval, depending on its UUID: that spreads the questions (all asked in
+    /// one cycle at start) over half an interval, and no domain is asked twice in quick
+    /// succession.
     pub fn answered(
         &mut self,
         uuid: &str,
@@ -87,11 +89,11 @@ impl JobSchedule {
     }
 }
 
-/// A share of the interval in (0, 1], fixed per UUID.
+/// A share of the interval in [0.5, 1], fixed per UUID.
 fn spread(uuid: &str) -> f64 {
     let mut h = DefaultHasher::new();
     uuid.hash(&mut h);
-    (h.finish() % 1000 + 1) as f64 / 1000.0
+    0.5 + (h.finish() % 1001) as f64 / 2000.0
 }
 
 #[cfg(test)]
@@ -122,11 +124,12 @@ mod tests {
         assert_eq!(s.known("a", Some(1), RUNNING, t0), None, "never asked");
         s.answered("a", Some(1), RUNNING, &job(0), t0);
         assert_eq!(s.known("a", Some(1), RUNNING, t0), Some(&job(0)));
-        // the first wait is a share of the interval; every later one the whole interval
+        // the first wait is half the interval or more; every later one the whole interval
         let first = (1..=60)
             .map(|s| t0 + Duration::from_secs(s))
             .find(|&t| s.known("a", Some(1), RUNNING, t).is_none())
             .expect("asked again within the interval");
+        assert!(first >= t0 + MINUTE / 2, "{:?}", first - t0);
         s.answered("a", Some(1), RUNNING, &job(0), first);
         let just_before = first + MINUTE - Duration::from_millis(1);
         assert_eq!(s.known("a", Some(1), RUNNING, just_before), Some(&job(0)));
@@ -172,8 +175,8 @@ mod tests {
                 .filter(|u| s.known(u, Some(1), RUNNING, t).is_none())
                 .count()
         };
-        assert_eq!(due_by(0), 0);
-        assert!((20..=80).contains(&due_by(30)), "{}", due_by(30));
+        assert_eq!(due_by(29), 0, "none asked twice within half the interval");
+        assert!((20..=80).contains(&due_by(45)), "{}", due_by(45));
         assert_eq!(due_by(60), 100);
     }
 

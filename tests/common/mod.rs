@@ -47,13 +47,16 @@ impl Exporter {
                 let listening = ["listening on http://", "listening on https://"]
                     .iter()
                     .find_map(|marker| line.split(marker).nth(1));
+                // into the log first: whoever learns the address may read the log at once
+                {
+                    let mut log = log_writer.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = listening {
                     let addr = rest.split('/').next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
                 }
-                let mut log = log_writer.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
