@@ -1,6 +1,8 @@
 //! One cycle of domain statistics: a single bulk call for every domain, per-domain fallbacks
-//! only for groups the driver's bulk call lacks, and the domain XML cached between cycles.
+//! only for groups the driver's bulk call lacks, and the domain XML, job answers and domain
+//! lists kept between cycles.
 
+use super::domain_lists::DomainLists;
 use super::job_schedule::JobSchedule;
 use super::options::DomainOptions;
 use super::{vcpu, DomainCollector, FallbackContext, Fields};
@@ -35,6 +37,7 @@ pub struct DomainSource {
     support: Option<DriverSupport>,
     xml_cache: HashMap<String, CachedXml>,
     jobs: JobSchedule,
+    lists: DomainLists,
     options: DomainOptions,
 }
 
@@ -53,6 +56,7 @@ impl DomainSource {
             support: None,
             xml_cache: HashMap::new(),
             jobs: JobSchedule::new(options.job_interval),
+            lists: DomainLists::default(),
             options,
         }
     }
@@ -62,6 +66,7 @@ impl DomainSource {
         self.support = None;
         self.xml_cache.clear();
         self.jobs.clear();
+        self.lists.clear();
     }
 
     pub fn support(&self) -> Option<DriverSupport> {
@@ -119,8 +124,6 @@ impl DomainSource {
         };
         let groups = (self.enabled_groups() & support.bulk_groups) | consts::GROUP_STATE;
         let records = conn.all_domain_stats(groups, flags)?;
-        let persistent = uuid_set(conn, consts::LIST_PERSISTENT);
-        let autostart = uuid_set(conn, consts::LIST_AUTOSTART);
 
         let mut cycle = DomainCycle::default();
         let mut timings = vec![Duration::ZERO; self.collectors.len()];
@@ -150,8 +153,6 @@ impl DomainSource {
             stats.info.os_type = xml.os_type.clone();
             stats.info.arch = xml.arch.clone();
             stats.info.machine = xml.machine.clone();
-            stats.info.persistent = persistent.as_ref().map(|s| s.contains(&uuid));
-            stats.info.autostart = autostart.as_ref().map(|s| s.contains(&uuid));
             stats.info.labels = labels;
             if self.options.nova {
                 stats.info.openstack = xml.nova.as_ref().map(|n| OpenStackInfo {
@@ -219,6 +220,11 @@ impl DomainSource {
         }
         self.xml_cache.retain(|uuid, _| seen.contains(uuid));
         self.jobs.retain(&seen);
+        self.lists.update(conn, &seen, Instant::now());
+        for d in &mut cycle.domains {
+            d.info.persistent = self.lists.persistent(&d.uuid);
+            d.info.autostart = self.lists.autostart(&d.uuid);
+        }
 
         cycle.outcomes.push(CollectorOutcome {
             name: "domains".into(),
@@ -326,12 +332,6 @@ fn enrich_devices(stats: &mut DomainStats, xml: &DomainXml) {
             n.interface_type = x.interface_type.clone();
         }
     }
-}
-
-/// UUIDs of the domains `virConnectListAllDomains(flags)` returns; `None` if it failed.
-fn uuid_set(conn: &Connection, flags: u32) -> Option<HashSet<String>> {
-    let domains = conn.list_domains(flags).ok()?;
-    Some(domains.iter().filter_map(|d| d.uuid().ok()).collect())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod balloon;
 mod block;
 mod cpu;
 mod dirtyrate;
+mod domain_lists;
 pub mod domains;
 pub mod events;
 mod fields;
