@@ -178,8 +178,7 @@ impl DomainSource {
             // is busy (and calls that would wait for its job can step around it).
             let mut ctx = FallbackContext::new(dom, &xml, active);
             ctx.busy = busy;
-            let now = Instant::now();
-            ctx.known_job = self.jobs.known(&uuid, id, stats.state, now).cloned();
+            ctx.known_job = self.jobs.known(&uuid, id, stats.state, started).cloned();
             let mut error: Option<LibvirtError> = None;
             for (i, c) in self.collectors.iter().enumerate() {
                 if in_bulk(c.as_ref()) {
@@ -195,7 +194,8 @@ impl DomainSource {
                 timings[i] += t.elapsed();
             }
             if ctx.job_answered.get() {
-                self.jobs.answered(&uuid, id, stats.state, &stats.job, now);
+                self.jobs
+                    .answered(&uuid, id, stats.state, &stats.job, started);
             }
             enrich_devices(&mut stats, &xml);
             if self.options.vcpu_per_domain {
@@ -220,7 +220,7 @@ impl DomainSource {
         }
         self.xml_cache.retain(|uuid, _| seen.contains(uuid));
         self.jobs.retain(&seen);
-        self.lists.update(conn, &seen, Instant::now());
+        self.lists.update(conn, &seen, started);
         for d in &mut cycle.domains {
             d.info.persistent = self.lists.persistent(&d.uuid);
             d.info.autostart = self.lists.autostart(&d.uuid);
