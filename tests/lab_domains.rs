@@ -55,6 +55,13 @@ impl Guest {
         self.exporter_with_env(extra, &[])
     }
 
+    /// An exporter whose domain API calls `log` records.
+    fn exporter_logging_calls(&self, extra: &[&str], log: &CallLog) -> Exporter {
+        let env = log.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.exporter_with_env(extra, &env)
+    }
+
     fn exporter_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Exporter {
         let mut args = vec![
             "--libvirt.uri",
@@ -233,29 +240,42 @@ fn a_memory_dump_is_seen_as_a_job_while_it_runs_and_gone_after() {
         .is_none());
 }
 
-/// A file for libvirt's client-side log of domain API calls, and the environment that makes
-/// the exporter write it.
-fn libvirt_call_log() -> (
-    tempfile::TempDir,
-    std::path::PathBuf,
-    [(&'static str, String); 2],
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("libvirt.log");
-    let env = [
-        ("LIBVIRT_LOG_FILTERS", "1:libvirt.domain".to_string()),
-        ("LIBVIRT_LOG_OUTPUTS", format!("1:file:{}", log.display())),
-    ];
-    (dir, log, env)
+/// libvirt's client-side log of the domain API calls an exporter makes, in a directory of its
+/// own that goes with it.
+struct CallLog {
+    dir: tempfile::TempDir,
 }
 
-/// How many times libvirt's client log says the exporter called `virDomainGetJobStats`.
-fn job_calls(log: &std::path::Path) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("virDomainGetJobStats:"))
-        .count()
+impl CallLog {
+    fn new() -> CallLog {
+        CallLog {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("libvirt.log")
+    }
+
+    /// The environment that makes the exporter write this log.
+    fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("LIBVIRT_LOG_FILTERS", "1:libvirt.domain".to_string()),
+            (
+                "LIBVIRT_LOG_OUTPUTS",
+                format!("1:file:{}", self.path().display()),
+            ),
+        ]
+    }
+
+    /// How many times the log says the exporter called `virDomainGetJobStats`.
+    fn job_calls(&self) -> usize {
+        std::fs::read_to_string(self.path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("virDomainGetJobStats:"))
+            .count()
+    }
 }
 
 #[test]
@@ -263,9 +283,8 @@ fn job_calls(log: &std::path::Path) -> usize {
 fn a_domain_without_a_job_is_asked_again_only_when_its_state_changes() {
     let guest = Guest::start("jobcalls", 32, "");
     let dom = guest.by_dom();
-    let (_dir, log, env) = libvirt_call_log();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let exporter = guest.exporter_with_env(&["--collector.job.interval", "1h"], &env);
+    let log = CallLog::new();
+    let exporter = guest.exporter_logging_calls(&["--collector.job.interval", "1h"], &log);
     let state = |m: &Metrics| m.value("libvirt_domain_info_state", &dom);
     exporter.wait_for("the idle job type", |m| {
         m.value("libvirt_domain_job_info_type", &dom) == Some(0.0)
@@ -274,18 +293,18 @@ fn a_domain_without_a_job_is_asked_again_only_when_its_state_changes() {
         let m = exporter.next_complete_snapshot();
         assert_eq!(m.get("libvirt_domain_job_info_type", &dom), 0.0);
     }
-    assert_eq!(job_calls(&log), 1, "asked once in four cycles");
+    assert_eq!(log.job_calls(), 1, "asked once in four cycles");
 
     virsh(&guest.uri, &["suspend", &guest.name]);
     exporter.wait_for("the paused state", |m| state(m) == Some(3.0));
     let m = exporter.next_complete_snapshot();
     assert_eq!(m.get("libvirt_domain_job_info_type", &dom), 0.0);
-    assert_eq!(job_calls(&log), 2, "asked again once it paused");
+    assert_eq!(log.job_calls(), 2, "asked again once it paused");
 
     virsh(&guest.uri, &["resume", &guest.name]);
     exporter.wait_for("the running state", |m| state(m) == Some(1.0));
     exporter.next_complete_snapshot();
-    assert_eq!(job_calls(&log), 3, "asked again once it ran again");
+    assert_eq!(log.job_calls(), 3, "asked again once it ran again");
 }
 
 #[test]
@@ -295,9 +314,8 @@ fn a_domain_without_a_job_is_asked_again_once_per_job_interval() {
     // live migration or a backup, which do not, are found by this periodic question.)
     let guest = Guest::start("jobinterval", 32, "");
     let dom = guest.by_dom();
-    let (_dir, log, env) = libvirt_call_log();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let exporter = guest.exporter_with_env(&["--collector.job.interval", "4s"], &env);
+    let log = CallLog::new();
+    let exporter = guest.exporter_logging_calls(&["--collector.job.interval", "4s"], &log);
     let collected = |m: &Metrics| m.get("libvirt_exporter_last_collection_timestamp_seconds", &[]);
     let first = exporter.wait_for("the idle job type", |m| {
         m.value("libvirt_domain_job_info_type", &dom) == Some(0.0)
@@ -313,7 +331,7 @@ fn a_domain_without_a_job_is_asked_again_once_per_job_interval() {
         }
     };
     // the first question again after a share of the interval, then one per interval
-    let calls = job_calls(&log);
+    let calls = log.job_calls();
     let most = 2 + (elapsed / 4.0) as usize;
     assert!(
         (2..=most).contains(&calls),

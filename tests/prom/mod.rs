@@ -485,7 +485,8 @@ pub fn lab_exporter(lab: &LabNames) -> Exporter {
         "60s",
         "--collector.volume.interval",
         "2s",
-        // the dashboards' job panels need a live job seen soon after it starts
+        // the dashboards' job panels need the test's job seen within seconds, even one that
+        // does not pause the domain
         "--collector.job.interval",
         "2s",
     ])
