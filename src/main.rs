@@ -5,11 +5,11 @@ use anyhow::Context;
 use libvirt_exporter::cli::{self, CliError};
 use libvirt_exporter::collect::host_runner::{self, RunnerConfig};
 use libvirt_exporter::collect::shared_connection::SharedConnection;
+use libvirt_exporter::collect::stop::StopSignal;
 use libvirt_exporter::collect::{all_domain_collectors, all_host_collectors, scheduler};
 use libvirt_exporter::exposition::Published;
 use libvirt_exporter::{http, libvirt};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 fn main() -> ExitCode {
@@ -63,7 +63,7 @@ fn run(
             // Loaded while the command line was checked; reported from the first cycle on.
             published.web_config.succeeded();
         }
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopSignal::default());
         let host_collectors = all_host_collectors(&config.host)
             .into_iter()
             .filter(|c| config.host_collectors.contains(&c.name()))
@@ -109,7 +109,7 @@ fn run(
             let _ = shutdown_tx.send(true);
         });
         let result = server.run(published, shutdown_rx).await;
-        stop.store(true, Ordering::Relaxed);
+        stop.stop();
         result
     })
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{domstats, http_get, virsh, Exporter, Metrics};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const DEFAULT: &str = "test:///default";
 
@@ -278,4 +280,65 @@ fn sigterm_and_sigint_stop_the_exporter_cleanly() {
         );
         assert!(log.lock().unwrap().contains("shutting down"));
     }
+}
+
+/// Context switches so far of each of the process' threads, by thread id and name.
+fn context_switches(pid: u32) -> BTreeMap<(String, String), u64> {
+    let mut switches = BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the exporter runs") {
+        let task = task.unwrap();
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue; // the thread ended meanwhile
+        };
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let count = |key: &str| field(key).parse::<u64>().unwrap();
+        let id = task.file_name().to_string_lossy().into_owned();
+        switches.insert(
+            (id, field("Name:")),
+            count("voluntary_ctxt_switches:") + count("nonvoluntary_ctxt_switches:"),
+        );
+    }
+    switches
+}
+
+#[test]
+fn between_collections_no_thread_of_the_exporter_wakes_up() {
+    // After the first collection nothing is due for an hour. A thread that woke every so often
+    // to look at a flag would cost CPU on every host all day (it used to be four wakeups a
+    // second for the clock and for each host collector).
+    let exporter = Exporter::start(&["--libvirt.uri", DEFAULT, "--collect.interval", "1h"]);
+    exporter.wait_for("the first domain and host collections", |m| {
+        m.value("libvirt_up", &[]) == Some(1.0)
+            && ["pool", "volume", "network", "node"].iter().all(|c| {
+                m.value("libvirt_exporter_collector_success", &[("collector", c)]) == Some(1.0)
+            })
+    });
+    // Let the scrape's connection close and every thread settle.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = context_switches(exporter.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    let after = context_switches(exporter.pid());
+    let woke: Vec<String> = after
+        .iter()
+        .filter_map(|(thread, n)| {
+            let was = before.get(thread).copied().unwrap_or(0);
+            (*n != was).then(|| format!("{} ({}): {} switches", thread.1, thread.0, n - was))
+        })
+        .collect();
+    assert!(
+        woke.is_empty(),
+        "threads ran while nothing was due: {woke:?}"
+    );
+    assert!(
+        before.keys().any(|(_, name)| name == "collect-clock")
+            && before.keys().any(|(_, name)| name == "host-node"),
+        "the threads this test watches are not named as it expects: {before:?}"
+    );
 }

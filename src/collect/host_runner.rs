@@ -11,16 +11,13 @@
 
 use super::scheduler::CollectConfig;
 use super::shared_connection::SharedConnection;
+use super::stop::StopSignal;
 use super::HostCollector;
 use crate::libvirt::LibvirtError;
 use crate::snapshot::{CollectorOutcome, HostStats, Snapshot};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// How often a sleeping runner looks at the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(250);
 
 /// How long a run waits for the worker's connection before it counts as failed.
 const CONNECTION_PATIENCE: Duration = Duration::from_secs(10);
@@ -140,7 +137,7 @@ pub fn start(
     config: &RunnerConfig,
     collectors: Vec<Box<dyn HostCollector>>,
     connection: Arc<SharedConnection>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
 ) -> std::io::Result<Arc<HostResults>> {
     let mut results = HostResults::default();
     for collector in collectors {
@@ -166,17 +163,12 @@ fn run(
     slot: &Slot,
     config: &RunnerConfig,
     connection: &SharedConnection,
-    stop: &AtomicBool,
+    stop: &StopSignal,
 ) {
     let mut next = Instant::now();
     loop {
-        while let Some(wait) = next.checked_duration_since(Instant::now()) {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            thread::sleep(wait.min(STOP_POLL));
-        }
-        if stop.load(Ordering::Relaxed) {
+        let wait = next.saturating_duration_since(Instant::now());
+        if stop.sleep(wait) {
             return;
         }
         let now = Instant::now();
@@ -307,7 +299,7 @@ mod tests {
             interval: Duration::from_millis(50),
             max_age: Duration::from_secs(60),
         };
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopSignal::default());
         let collectors = all_host_collectors(&HostOptions::default());
         let connection = Arc::new(SharedConnection::default());
         let conn = crate::libvirt::Connection::open("test:///default", true).unwrap();
@@ -321,7 +313,7 @@ mod tests {
             }
             thread::sleep(Duration::from_millis(20));
         };
-        stop.store(true, Ordering::Relaxed);
+        stop.stop();
         let names: Vec<&str> = snapshot
             .collectors
             .iter()
@@ -344,7 +336,7 @@ mod tests {
             interval: Duration::from_millis(50),
             max_age: Duration::from_secs(60),
         };
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopSignal::default());
         let collectors = vec![all_host_collectors(&HostOptions::default()).remove(2)];
         let connection = Arc::new(SharedConnection::default());
         let results = start(&config, collectors, connection, stop.clone()).unwrap();
@@ -356,7 +348,7 @@ mod tests {
             }
             thread::sleep(Duration::from_millis(20));
         };
-        stop.store(true, Ordering::Relaxed);
+        stop.stop();
         assert_eq!(snapshot.collectors[0].name, "network");
         assert!(!snapshot.collectors[0].success);
         assert!(snapshot.host.networks.is_empty());
@@ -412,7 +404,7 @@ mod tests {
         crate::libvirt::silence_default_error_printer();
         let interval = Duration::from_millis(200);
         let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(StopSignal::default());
         let runner = RunnerConfig {
             libvirt_uri: "test:///default".into(),
             interval,
@@ -462,7 +454,7 @@ mod tests {
             }
             thread::sleep(Duration::from_millis(20));
         };
-        stop.store(true, Ordering::Relaxed);
+        stop.stop();
         *gate.0.lock().unwrap() = true;
         gate.1.notify_all();
         for w in wanted {

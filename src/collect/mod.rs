@@ -30,6 +30,7 @@ mod pool;
 pub mod scheduler;
 pub mod shared_connection;
 mod state;
+pub mod stop;
 mod vcpu;
 mod vm;
 mod volume;

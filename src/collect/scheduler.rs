@@ -11,6 +11,7 @@ use super::events::EventCounter;
 use super::host_runner::HostResults;
 use super::options::DomainOptions;
 use super::shared_connection::SharedConnection;
+use super::stop::StopSignal;
 use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
@@ -42,7 +43,8 @@ struct CycleResult {
     outcome: Result<DomainCycle, LibvirtError>,
 }
 
-/// Starts the worker and the clock; returns at once. Setting `stop` ends the clock thread.
+/// Starts the worker and the clock; returns at once. Once `stop` is set the clock thread ends
+/// at its next tick.
 /// Every snapshot also carries the latest results of the host collectors in `host`, which run
 /// on their own threads (see `host_runner`) through the connection the worker publishes in
 /// `connection`.
@@ -52,7 +54,7 @@ pub fn start(
     host: Arc<HostResults>,
     connection: Arc<SharedConnection>,
     published: Arc<Published>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
 ) -> std::io::Result<()> {
     let (request_tx, request_rx) = mpsc::channel::<()>();
     let (result_tx, result_rx) = mpsc::channel::<CycleResult>();
@@ -273,14 +275,12 @@ impl Clock {
         mut self,
         requests: mpsc::Sender<()>,
         results: mpsc::Receiver<CycleResult>,
-        stop: Arc<AtomicBool>,
+        stop: Arc<StopSignal>,
     ) {
-        let poll = Duration::from_millis(250);
         let mut next_tick = Instant::now();
         let mut in_flight: Option<Instant> = None;
         let mut timed_out = false;
-        while !stop.load(Ordering::Relaxed) {
-            self.drain_events();
+        while !stop.is_stopped() {
             let now = Instant::now();
             if now >= next_tick {
                 while next_tick <= now {
@@ -302,7 +302,9 @@ impl Clock {
             if let (Some(started), false) = (in_flight, timed_out) {
                 wake = wake.min(started + self.config.timeout);
             }
-            let wait = wake.saturating_duration_since(Instant::now()).min(poll);
+            // Sleeps until the next tick or timeout: nothing else needs this thread between
+            // them (lifecycle events queue up and are counted when the next snapshot is made).
+            let wait = wake.saturating_duration_since(Instant::now());
             match results.recv_timeout(wait) {
                 Ok(result) => {
                     in_flight = None;
