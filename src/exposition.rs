@@ -8,8 +8,9 @@
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The exposition formats the server offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,23 +21,54 @@ pub enum Format {
     OpenMetrics,
 }
 
-/// One cycle's metrics, encoded in every format the server offers.
+impl Format {
+    pub const ALL: [Format; 2] = [Format::Text, Format::OpenMetrics];
+
+    fn index(self) -> usize {
+        match self {
+            Format::Text => 0,
+            Format::OpenMetrics => 1,
+        }
+    }
+}
+
+/// Encodes one cycle's metrics in a format, into a complete gzip stream.
+pub type Encoder = Box<dyn Fn(Format) -> Bytes + Send + Sync>;
+
+/// One cycle's metrics, as gzip bodies: encoded when the cycle ends in the formats scrapers
+/// have been asking for, and in any other format when it is first asked for.
 ///
 /// Only the gzip bodies are kept: at 1,000 domains each plain body is megabytes, and
 /// Prometheus asks for gzip. A plain scrape is decompressed while it is sent, a chunk at a
 /// time (see `http::body`), so no plain copy is ever held, however many clients ask for one.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Exposition {
-    text_gzip: Bytes,
-    openmetrics_gzip: Bytes,
+    /// Each format's gzip body ([`Format::index`]), once encoded.
+    bodies: [OnceLock<Bytes>; 2],
+    /// Encodes a format on first demand; `None` when every body was given.
+    encoder: Option<Encoder>,
     /// When the data was collected; `None` before the first cycle finished.
     pub collected_at: Option<SystemTime>,
     /// Whether the last cycle reached libvirt.
     pub up: bool,
 }
 
+impl std::fmt::Debug for Exposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exposition")
+            .field("text_gzip_len", &self.bodies[0].get().map(Bytes::len))
+            .field(
+                "openmetrics_gzip_len",
+                &self.bodies[1].get().map(Bytes::len),
+            )
+            .field("collected_at", &self.collected_at)
+            .field("up", &self.up)
+            .finish()
+    }
+}
+
 impl Exposition {
-    /// An exposition from complete gzip streams of both formats (as `encode` writes them).
+    /// An exposition from complete gzip streams of both formats.
     pub fn from_gzip(
         text_gzip: Bytes,
         openmetrics_gzip: Bytes,
@@ -44,8 +76,28 @@ impl Exposition {
         up: bool,
     ) -> Self {
         Exposition {
-            text_gzip,
-            openmetrics_gzip,
+            bodies: [text_gzip.into(), openmetrics_gzip.into()],
+            encoder: None,
+            collected_at,
+            up,
+        }
+    }
+
+    /// An exposition with the bodies in `encoded` ready and the other formats left to
+    /// `encoder`, which runs at most once per format, when that format is first asked for.
+    pub fn lazy(
+        encoded: Vec<(Format, Bytes)>,
+        encoder: Encoder,
+        collected_at: Option<SystemTime>,
+        up: bool,
+    ) -> Self {
+        let bodies: [OnceLock<Bytes>; 2] = Default::default();
+        for (format, body) in encoded {
+            let _ = bodies[format.index()].set(body);
+        }
+        Exposition {
+            bodies,
+            encoder: Some(encoder),
             collected_at,
             up,
         }
@@ -68,15 +120,25 @@ impl Exposition {
 
     /// Whether this is the empty placeholder published before the first cycle.
     pub fn is_empty(&self) -> bool {
-        self.text_gzip.is_empty() && self.openmetrics_gzip.is_empty()
+        self.encoder.is_none()
+            && self
+                .bodies
+                .iter()
+                .all(|b| b.get().is_none_or(Bytes::is_empty))
     }
 
-    /// The body in `format`, gzipped.
+    /// Whether the body in `format` is ready (asking for it will not encode).
+    pub fn is_encoded(&self, format: Format) -> bool {
+        self.encoder.is_none() || self.bodies[format.index()].get().is_some()
+    }
+
+    /// The body in `format`, gzipped; encoded now if this is the first time it is asked for
+    /// (concurrent first askers wait for one encoding).
     pub fn gzip(&self, format: Format) -> &Bytes {
-        match format {
-            Format::Text => &self.text_gzip,
-            Format::OpenMetrics => &self.openmetrics_gzip,
-        }
+        self.bodies[format.index()].get_or_init(|| match &self.encoder {
+            Some(encode) => encode(format),
+            None => Bytes::new(),
+        })
     }
 
     /// The body in `format`, decompressed (a new copy every call: for tests and tools; the
@@ -105,6 +167,13 @@ fn gunzip(gz: &[u8]) -> io::Result<Bytes> {
     Ok(Bytes::from(plain.into_boxed_slice()))
 }
 
+/// How long a format counts as in demand after it was last asked for: a format nobody asked
+/// for in this long is encoded only when someone does. Prometheus' staleness period, longer
+/// than any sensible scrape interval.
+pub const DEMAND_WINDOW: Duration = Duration::from_secs(300);
+
+const NEVER_ASKED: u64 = u64::MAX;
+
 /// Shared between the collection loop (writer) and the HTTP server (readers).
 #[derive(Debug)]
 pub struct Published {
@@ -113,6 +182,10 @@ pub struct Published {
     pub libvirt_uri: String,
     /// How the web configuration file last loaded; written by the HTTP side.
     pub web_config: WebConfigStatus,
+    /// When each format ([`Format::index`]) was last asked for, in milliseconds after
+    /// `started`; [`NEVER_ASKED`] before the first time.
+    asked_ms: [AtomicU64; 2],
+    started: Instant,
 }
 
 impl Published {
@@ -121,6 +194,8 @@ impl Published {
             latest: ArcSwap::from_pointee(Exposition::default()),
             libvirt_uri: libvirt_uri.into(),
             web_config: WebConfigStatus::default(),
+            asked_ms: [AtomicU64::new(NEVER_ASKED), AtomicU64::new(NEVER_ASKED)],
+            started: Instant::now(),
         }
     }
 
@@ -130,6 +205,42 @@ impl Published {
 
     pub fn load(&self) -> Arc<Exposition> {
         self.latest.load_full()
+    }
+
+    /// Records that a scraper asked for `format` now.
+    pub fn asked_for(&self, format: Format) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.asked_ms[format.index()].store(now, Ordering::Relaxed);
+    }
+
+    /// Whether `format` was asked for since the start.
+    #[cfg(test)]
+    pub(crate) fn asked_after_start(&self, format: Format) -> bool {
+        self.asked_ms[format.index()].load(Ordering::Relaxed) != NEVER_ASKED
+    }
+
+    /// The formats to encode as soon as a cycle ends: those asked for within the last
+    /// [`DEMAND_WINDOW`], else OpenMetrics, which is what Prometheus asks for. The others are
+    /// encoded when first asked for.
+    pub fn formats_in_demand(&self) -> Vec<Format> {
+        self.formats_in_demand_at(self.started.elapsed())
+    }
+
+    fn formats_in_demand_at(&self, since_start: Duration) -> Vec<Format> {
+        let now = since_start.as_millis() as u64;
+        let window = DEMAND_WINDOW.as_millis() as u64;
+        let wanted: Vec<Format> = Format::ALL
+            .into_iter()
+            .filter(|f| {
+                let asked = self.asked_ms[f.index()].load(Ordering::Relaxed);
+                asked != NEVER_ASKED && now.saturating_sub(asked) <= window
+            })
+            .collect();
+        if wanted.is_empty() {
+            vec![Format::OpenMetrics]
+        } else {
+            wanted
+        }
     }
 }
 
@@ -190,6 +301,53 @@ mod tests {
         assert_eq!(gzip_plain_len(e.gzip(Format::Text)), 4);
         assert_eq!(gzip_plain_len(e.gzip(Format::OpenMetrics)), 10);
         assert_eq!(gzip_plain_len(&[]), 0);
+    }
+
+    #[test]
+    fn formats_nobody_asked_for_in_five_minutes_are_not_encoded_ahead() {
+        let p = Published::new("test:///default");
+        let at = |s: u64| p.formats_in_demand_at(Duration::from_secs(s));
+        assert_eq!(
+            at(0),
+            [Format::OpenMetrics],
+            "Prometheus' format when none was asked for"
+        );
+        assert_eq!(at(301), [Format::OpenMetrics]);
+        p.asked_ms[Format::Text.index()].store(0, Ordering::Relaxed);
+        assert_eq!(at(0), [Format::Text]);
+        assert_eq!(at(300), [Format::Text]);
+        assert_eq!(at(301), [Format::OpenMetrics], "asked for too long ago");
+        p.asked_ms[Format::Text.index()].store(200_000, Ordering::Relaxed);
+        assert_eq!(at(301), [Format::Text]);
+        assert_eq!(at(500), [Format::Text]);
+        assert_eq!(at(501), [Format::OpenMetrics]);
+        p.asked_for(Format::OpenMetrics);
+        assert!(p.formats_in_demand().contains(&Format::OpenMetrics));
+    }
+
+    #[test]
+    fn a_lazy_body_is_encoded_once_on_first_demand() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let counter = calls.clone();
+        let e = Exposition::lazy(
+            vec![(Format::OpenMetrics, Bytes::from_static(b"om"))],
+            Box::new(move |format| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(format, Format::Text, "the given body is not encoded again");
+                Bytes::from_static(b"text")
+            }),
+            None,
+            true,
+        );
+        assert!(!e.is_empty());
+        assert!(e.is_encoded(Format::OpenMetrics));
+        assert!(!e.is_encoded(Format::Text));
+        assert_eq!(&e.gzip(Format::OpenMetrics)[..], b"om");
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(&e.gzip(Format::Text)[..], b"text");
+        assert_eq!(&e.gzip(Format::Text)[..], b"text");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(e.is_encoded(Format::Text));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod common;
 use common::host::{assert_network_matches, assert_node_matches, fields, info_labels, number, yes};
 use common::{promtool_check, virsh, Exporter, Metrics};
 use libvirt_exporter::collect::{all_host_collectors, HostOptions};
+use libvirt_exporter::exposition::Format;
 use libvirt_exporter::libvirt::Connection;
 use libvirt_exporter::snapshot::{HostStats, Snapshot};
 use std::sync::Arc;
@@ -315,8 +316,8 @@ fn collect_in_process(conn: &Connection) -> Metrics {
         host,
         ..Snapshot::default()
     };
-    let exposition = libvirt_exporter::encode::encode(Arc::new(snapshot));
-    let text = exposition.plain(libvirt_exporter::exposition::Format::Text);
+    let exposition = libvirt_exporter::encode::encode(Arc::new(snapshot), &[Format::Text]);
+    let text = exposition.plain(Format::Text);
     Metrics::parse(std::str::from_utf8(&text).unwrap())
 }
 

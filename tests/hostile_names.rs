@@ -446,7 +446,8 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 /// Encodes `snapshot` and checks both formats strictly and against each other; returns the
 /// text exposition and its samples.
 fn encode_checked(snapshot: Snapshot) -> (String, Vec<Sample>) {
-    let e = encode(Arc::new(snapshot));
+    // OpenMetrics encoded at once, the text when asked for (as when only Prometheus scrapes).
+    let e = encode(Arc::new(snapshot), &[]);
     let text = String::from_utf8(e.plain(Format::Text).to_vec()).unwrap();
     let om = String::from_utf8(e.plain(Format::OpenMetrics).to_vec()).unwrap();
     let samples = parse_strict(&text, false).unwrap_or_else(|err| panic!("text format: {err}"));

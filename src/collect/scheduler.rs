@@ -16,8 +16,7 @@ use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
 use crate::libvirt::{self, Connection, LibvirtError, LifecycleEvent, Subscription};
-use crate::snapshot::{CollectorOutcome, DomainStats, ExporterStats, Snapshot};
-use std::collections::BTreeMap;
+use crate::snapshot::{CollectorOutcome, ExporterStats, Snapshot};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -240,10 +239,10 @@ struct Clock {
 
 struct LastGood {
     at: Instant,
-    started_at: SystemTime,
-    domains: Vec<DomainStats>,
-    /// What that cycle said about domains it reported in part, served along with them.
-    incomplete: BTreeMap<String, u64>,
+    /// The snapshot published from it (shared with the exposition that may still encode from
+    /// it): its domains and what it said about domains it reported in part are served again,
+    /// with `libvirt_up 0`, while newer cycles fail.
+    snapshot: Arc<Snapshot>,
 }
 
 impl Clock {
@@ -335,18 +334,14 @@ impl Clock {
                     up: true,
                     collected_at: Some(result.started_at),
                     last_success: Some(result.started_at),
-                    domains: cycle.domains.clone(),
+                    domains: cycle.domains,
                     collectors: cycle.outcomes,
-                    domain_errors: cycle.incomplete.clone(),
+                    domain_errors: cycle.incomplete,
                     ..Snapshot::default()
                 };
-                self.last_good = Some(LastGood {
-                    at: Instant::now(),
-                    started_at: result.started_at,
-                    domains: cycle.domains,
-                    incomplete: cycle.incomplete,
-                });
-                self.publish(snapshot);
+                let at = Instant::now();
+                let snapshot = self.publish(snapshot);
+                self.last_good = Some(LastGood { at, snapshot });
             }
             Err(_) => {
                 self.exporter.failed_cycles += 1;
@@ -363,10 +358,17 @@ impl Clock {
             .filter(|g| g.at.elapsed() <= self.config.max_age);
         let snapshot = Snapshot {
             up: false,
-            collected_at: fresh.map(|g| g.started_at),
-            last_success: self.last_good.as_ref().map(|g| g.started_at),
-            domains: fresh.map(|g| g.domains.clone()).unwrap_or_default(),
-            domain_errors: fresh.map(|g| g.incomplete.clone()).unwrap_or_default(),
+            collected_at: fresh.and_then(|g| g.snapshot.collected_at),
+            last_success: self
+                .last_good
+                .as_ref()
+                .and_then(|g| g.snapshot.last_success),
+            domains: fresh
+                .map(|g| g.snapshot.domains.clone())
+                .unwrap_or_default(),
+            domain_errors: fresh
+                .map(|g| g.snapshot.domain_errors.clone())
+                .unwrap_or_default(),
             collectors: vec![CollectorOutcome {
                 name: "domains".into(),
                 success: false,
@@ -385,7 +387,9 @@ impl Clock {
         }
     }
 
-    fn publish(&mut self, mut snapshot: Snapshot) {
+    /// Encodes and publishes `snapshot`; returns it as the exposition keeps it, to encode the
+    /// formats not encoded yet when they are first asked for.
+    fn publish(&mut self, mut snapshot: Snapshot) -> Arc<Snapshot> {
         self.drain_events();
         let subscribed = self.subscribed.load(Ordering::SeqCst) && snapshot.up;
         snapshot.events = self.event_counter.stats_for(&snapshot.domains, subscribed);
@@ -398,17 +402,21 @@ impl Clock {
         snapshot.exporter = self.exporter.clone();
         self.host.fill(&mut snapshot);
         snapshot.max_series = self.config.domains.max_series;
-        let exposition = encode::encode(Arc::new(snapshot));
+        let snapshot = Arc::new(snapshot);
+        let exposition = encode::encode(snapshot.clone(), &self.published.formats_in_demand());
         self.published.store(exposition);
         // The encoding buffers and (once no scrape holds it) the previous exposition are
         // freed now; hand the memory back instead of letting glibc keep it.
         libvirt::release_free_memory();
+        snapshot
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::DomainStats;
+    use std::collections::BTreeMap;
 
     #[test]
     fn reconnection_attempts_back_off_exponentially_up_to_thirty_seconds() {

@@ -362,9 +362,12 @@ pub(crate) mod tests {
             ..Default::default()
         };
         String::from_utf8(
-            crate::encode::encode(std::sync::Arc::new(snapshot))
-                .plain(crate::exposition::Format::Text)
-                .to_vec(),
+            crate::encode::encode(
+                std::sync::Arc::new(snapshot),
+                &crate::exposition::Format::ALL,
+            )
+            .plain(crate::exposition::Format::Text)
+            .to_vec(),
         )
         .unwrap()
     }

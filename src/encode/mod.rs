@@ -65,10 +65,11 @@ fn registry(collector: SnapshotCollector) -> Registry {
     registry
 }
 
-/// Encodes `snapshot` in every format the server offers, straight into gzip. Under a series
-/// cap that the snapshot exceeds, the text is encoded a second time without the domains that
-/// do not fit.
-pub fn encode(snapshot: Arc<Snapshot>) -> Exposition {
+/// Encodes `snapshot` straight into gzip in the `eager` formats now (OpenMetrics if none is
+/// given), and leaves the others to be encoded from it when first asked for. Under a series
+/// cap that the snapshot exceeds, the first format is encoded a second time without the
+/// domains that do not fit, and every format leaves them out.
+pub fn encode(snapshot: Arc<Snapshot>, eager: &[Format]) -> Exposition {
     let collected_at = snapshot.collected_at;
     let up = snapshot.up;
     let mut collector = SnapshotCollector {
@@ -76,18 +77,26 @@ pub fn encode(snapshot: Arc<Snapshot>) -> Exposition {
         shown: None,
         dropped: 0,
     };
-    let mut text = gzipped(&collector, Format::Text);
+    let first = eager.first().copied().unwrap_or(Format::OpenMetrics);
+    let mut body = gzipped(&collector, first);
     if let Some(max) = snapshot.max_series {
-        let total = text.series();
+        // Both formats have one line per series, so either one's count decides.
+        let total = body.series();
         if total > max {
             let (shown, dropped) = cap::choose(&snapshot, total, max);
             collector.shown = Some(Arc::new(shown));
             collector.dropped = dropped;
-            text = gzipped(&collector, Format::Text);
+            body = gzipped(&collector, first);
         }
     }
-    let openmetrics = gzipped(&collector, Format::OpenMetrics);
-    Exposition::from_gzip(finish(text), finish(openmetrics), collected_at, up)
+    let mut encoded = vec![(first, finish(body))];
+    for &format in eager {
+        if encoded.iter().all(|(done, _)| *done != format) {
+            encoded.push((format, finish(gzipped(&collector, format))));
+        }
+    }
+    let encoder = Box::new(move |format| finish(gzipped(&collector, format)));
+    Exposition::lazy(encoded, encoder, collected_at, up)
 }
 
 /// The collector's exposition in `format`, gzipped, with its series counted.

@@ -6,7 +6,7 @@
 use super::body::Body;
 use super::negotiate;
 use super::webconfig::Settings;
-use crate::exposition::{Exposition, Published};
+use crate::exposition::{Exposition, Format, Published};
 use arc_swap::ArcSwap;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -98,7 +98,8 @@ fn telemetry<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Body
         return res;
     }
     let format = negotiate::format(req.headers());
-    let gzip_bytes = exposition.gzip(format).clone();
+    state.published.asked_for(format);
+    let gzip_bytes = body_in(&exposition, format);
     let gzip = negotiate::accepts_gzip(req.headers()) && !gzip_bytes.is_empty();
     let (len, body) = if gzip {
         (gzip_bytes.len() as u64, Body::new(gzip_bytes))
@@ -119,6 +120,19 @@ fn telemetry<B>(req: &Request<B>, state: &AppState, head: bool) -> Response<Body
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     res
+}
+
+/// The exposition's gzip body in `format`. The first scrape of a format not encoded when the
+/// cycle ended encodes it here; on the multi-threaded runtime that work leaves this worker's
+/// other connections to the other workers meanwhile.
+fn body_in(exposition: &Exposition, format: Format) -> bytes::Bytes {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if exposition.is_encoded(format) || !multi_threaded {
+        exposition.gzip(format).clone()
+    } else {
+        tokio::task::block_in_place(|| exposition.gzip(format).clone())
+    }
 }
 
 fn landing(state: &AppState, head: bool) -> Response<Body> {

@@ -202,6 +202,48 @@ async fn serves_text_format_by_default() {
     server.stop().await;
 }
 
+/// Only OpenMetrics was encoded when the cycle ended (all Prometheus asks for): a text scrape
+/// has the text encoded then, once for every later scrape of it, and is recorded so that the
+/// next cycles encode the text at once too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_not_encoded_ahead_is_encoded_on_first_demand_and_recorded() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let encodings = Arc::new(AtomicUsize::new(0));
+    let counter = encodings.clone();
+    let gzip = |plain: &str| {
+        Exposition::from_plain(plain.as_bytes(), b"", None, true)
+            .gzip(Format::Text)
+            .clone()
+    };
+    let lazy = Exposition::lazy(
+        vec![(Format::OpenMetrics, gzip(OPENMETRICS))],
+        Box::new(move |format| {
+            assert_eq!(format, Format::Text, "OpenMetrics was given");
+            counter.fetch_add(1, Ordering::SeqCst);
+            gzip(TEXT)
+        }),
+        Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        true,
+    );
+    let server = start(config(), Some(lazy)).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(!server.published.asked_after_start(Format::Text));
+    for accept_encoding in [&[][..], &["Accept-Encoding: gzip"], &[]] {
+        let res = request(server.addr, &get("/metrics", accept_encoding)).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("content-type"), Some(TEXT_CT));
+        let body = match res.header("content-encoding") {
+            Some("gzip") => gunzip(&res.body),
+            _ => res.body,
+        };
+        assert_eq!(body, TEXT.as_bytes());
+    }
+    assert_eq!(encodings.load(Ordering::SeqCst), 1, "encoded once");
+    assert!(server.published.asked_after_start(Format::Text));
+    assert!(!server.published.asked_after_start(Format::OpenMetrics));
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn serves_openmetrics_when_accepted() {
     let server = start(config(), Some(exposition())).await;
