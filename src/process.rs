@@ -32,6 +32,47 @@ pub fn read_into(stats: &mut ExporterStats) {
     });
 }
 
+/// The process' anonymous resident memory (`RssAnon`: its heap and stacks, not the pages of
+/// the binary and shared libraries), in bytes.
+pub fn anonymous_resident_bytes() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status_kib(&status, "RssAnon:").map(|k| k * 1024)
+}
+
+/// How much the anonymous memory may grow over what it was after the last trim before the
+/// heap is trimmed again.
+const TRIM_AFTER_GROWTH: u64 = 1 << 20;
+
+/// Decides when to hand freed heap memory back to the kernel (`malloc_trim`, which also
+/// releases the free pages inside the heap). Trimming after every cycle made the next cycle
+/// fault the same pages in again, a cost at every size; trimming once the anonymous memory
+/// grew by more than [`TRIM_AFTER_GROWTH`] since the last trim still bounds what is kept at
+/// large domain counts, where a cycle frees megabytes.
+#[derive(Debug, Default)]
+pub struct HeapTrimPolicy {
+    /// The least anonymous memory seen since the last trim (right after it, at first).
+    floor: Option<u64>,
+}
+
+impl HeapTrimPolicy {
+    /// Whether to trim now, with `anonymous` bytes resident; `None` when that cannot be read
+    /// (then always).
+    pub fn should_trim(&mut self, anonymous: Option<u64>) -> bool {
+        match (anonymous, self.floor) {
+            (Some(now), Some(floor)) => {
+                self.floor = Some(floor.min(now));
+                now > floor + TRIM_AFTER_GROWTH
+            }
+            _ => true,
+        }
+    }
+
+    /// Records what was resident right after a trim.
+    pub fn trimmed(&mut self, anonymous: Option<u64>) {
+        self.floor = anonymous;
+    }
+}
+
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
@@ -71,5 +112,36 @@ mod tests {
             "start {start} now {now}"
         );
         assert!(s.cpu_seconds.unwrap() >= 0.0);
+        let anonymous = anonymous_resident_bytes().unwrap();
+        assert!(
+            anonymous > 0 && anonymous < rss,
+            "anonymous {anonymous} of {rss}"
+        );
+    }
+
+    #[test]
+    fn the_heap_is_trimmed_only_after_it_grew_by_a_megabyte() {
+        const MB: u64 = 1 << 20;
+        let mut policy = HeapTrimPolicy::default();
+        assert!(policy.should_trim(Some(10 * MB)), "the first time");
+        policy.trimmed(Some(8 * MB));
+        assert!(!policy.should_trim(Some(8 * MB)));
+        assert!(
+            !policy.should_trim(Some(9 * MB)),
+            "grew by exactly a megabyte"
+        );
+        assert!(policy.should_trim(Some(9 * MB + 1)));
+        policy.trimmed(Some(8 * MB));
+        assert!(!policy.should_trim(Some(6 * MB)), "shrank: the new floor");
+        assert!(
+            policy.should_trim(Some(7 * MB + 1)),
+            "grew by over a megabyte from there"
+        );
+        policy.trimmed(None);
+        assert!(
+            policy.should_trim(Some(MB)),
+            "always when memory cannot be read"
+        );
+        assert!(policy.should_trim(None));
     }
 }

@@ -16,6 +16,7 @@ use super::DomainCollector;
 use crate::encode;
 use crate::exposition::Published;
 use crate::libvirt::{self, Connection, LibvirtError, LifecycleEvent, Subscription};
+use crate::process::HeapTrimPolicy;
 use crate::snapshot::{CollectorOutcome, ExporterStats, Snapshot};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -235,6 +236,7 @@ struct Clock {
     events: Receiver<LifecycleEvent>,
     event_counter: EventCounter,
     subscribed: Arc<AtomicBool>,
+    heap_trim: HeapTrimPolicy,
 }
 
 struct LastGood {
@@ -267,6 +269,7 @@ impl Clock {
             events,
             event_counter: EventCounter::default(),
             subscribed,
+            heap_trim: HeapTrimPolicy::default(),
         }
     }
 
@@ -406,8 +409,16 @@ impl Clock {
         let exposition = encode::encode(snapshot.clone(), &self.published.formats_in_demand());
         self.published.store(exposition);
         // The encoding buffers and (once no scrape holds it) the previous exposition are
-        // freed now; hand the memory back instead of letting glibc keep it.
-        libvirt::release_free_memory();
+        // freed now; hand the memory back instead of letting glibc keep it, once there is
+        // enough to be worth the page faults of taking it again.
+        if self
+            .heap_trim
+            .should_trim(crate::process::anonymous_resident_bytes())
+        {
+            libvirt::release_free_memory();
+            self.heap_trim
+                .trimmed(crate::process::anonymous_resident_bytes());
+        }
         snapshot
     }
 }

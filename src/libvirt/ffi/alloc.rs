@@ -26,8 +26,9 @@ pub fn limit_malloc_arenas() {
 }
 
 /// Returns free memory at the top of the heap and free whole pages inside every arena to the
-/// kernel. Called after each exposition is published, when the previous cycle's encoding
-/// buffers have just been freed; without it glibc keeps them, and the process's RSS stays at
+/// kernel. Called after an exposition is published, when the previous cycle's encoding
+/// buffers have just been freed, if the process grew since the last call (see
+/// `process::HeapTrimPolicy`); without it glibc keeps them, and the process's RSS stays at
 /// its largest cycle.
 pub fn release_free_memory() {
     #[cfg(target_env = "gnu")]
