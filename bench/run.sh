@@ -34,7 +34,7 @@ done
 if [ $smoke = 1 ]; then
     args=(--prefix benchsmoke --sizes 2 --test-domains 10 --interval 250ms --collections 3 --repeats 1
           --background 200ms --load-time 500ms --load-requests 500 --call-cycles 2 --call-interval 400ms
-          --ready-timeout 30s --no-write "${args[@]}")
+          --ready-timeout 30s --idle-window 1s --no-write "${args[@]}")
 fi
 # the guests' name prefix (the driver's --prefix, the last one given)
 PREFIX=bench

@@ -103,6 +103,23 @@ fn the_smoke_run_measures_every_exporter_on_every_domain() {
             row[5]
         );
     }
+    // idle between collections: a figure for virsh and every exporter on the guests (the
+    // per-group table's row has no " + ")
+    let idle: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| 2 guests | ") && l.contains(" + "))
+        .collect();
+    assert_eq!(idle.len(), 1, "one idle row:\n{table}");
+    let cells: Vec<&str> = idle[0]
+        .trim_matches('|')
+        .split(" | ")
+        .map(str::trim)
+        .collect();
+    assert_eq!(cells.len(), 5, "virsh and three exporters: {cells:?}");
+    assert!(
+        cells[1..].iter().all(|c| c.contains(" + ")),
+        "an idle figure is missing: {cells:?}\n{log}"
+    );
     // the guests are gone again
     let left = common::virsh("qemu:///system", &["list", "--all", "--name"]);
     assert!(

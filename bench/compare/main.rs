@@ -48,6 +48,7 @@ fn cli() -> Cli {
         .arg(Arg::new("command").long("command").default_value("bench/run.sh").help("How the run was started, for the report"))
         .arg(Arg::new("prefix").long("prefix").default_value("bench").help("Name prefix of the bench guests (as BENCH_PREFIX of bench/guests.sh)"))
         .arg(Arg::new("background").long("background").default_value("1s").help("How long libvirtd's background is measured before and after each CPU window"))
+        .arg(Arg::new("idle-window").long("idle-window").default_value("20s").help("How long idle exporters are watched (guest scenarios)"))
         .arg(Arg::new("no-write").long("no-write").action(ArgAction::SetTrue).help("Print the table only"))
 }
 
@@ -100,6 +101,7 @@ fn run() -> anyhow::Result<()> {
         call_interval: duration(&m, "call-interval")?,
         ready_timeout: duration(&m, "ready-timeout")?,
         background: duration(&m, "background")?,
+        idle_window: duration(&m, "idle-window")?,
     };
     if !settings.exporter_bin.is_file() {
         bail!(

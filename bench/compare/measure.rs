@@ -35,6 +35,23 @@ pub const VIRSH_GROUPS: &[&str] = &[
 /// a cycle is in flight, costs nothing measurable (at 1 ms it added about 10 ms per 1 s cycle).
 const OURS_CPU_INTERVAL: Duration = Duration::from_millis(50);
 
+/// The interval of an exporter watched while idle: nothing falls due while it is watched.
+pub const IDLE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// CPU seconds per minute of a process connected to libvirt while it collects nothing, and
+/// libvirtd's for it (keepalive probes, timers, threads waking to look at flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Idle {
+    pub client: f64,
+    pub libvirtd: f64,
+}
+
+impl Idle {
+    pub fn total(&self) -> f64 {
+        self.client + self.libvirtd
+    }
+}
+
 /// How much to measure; every loop is bounded by these.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -57,6 +74,15 @@ pub struct Settings {
     pub ready_timeout: Duration,
     /// How long libvirtd's background load is measured before and after each CPU window.
     pub background: Duration,
+    /// How long an idle exporter (or `virsh` session) is watched, a fifth of it after it
+    /// settled.
+    pub idle_window: Duration,
+}
+
+impl Settings {
+    pub fn idle_settle(&self) -> Duration {
+        self.idle_window / 5
+    }
 }
 
 /// What is being collected from.
@@ -100,6 +126,8 @@ pub struct SubjectResult {
     pub pss_kib: Option<u64>,
     /// VmRSS before the load runs, after the first collections.
     pub idle_rss_kib: Option<u64>,
+    /// Between collections (guest scenarios only).
+    pub idle: Option<Idle>,
     pub reported_expected: usize,
     pub reported_total: usize,
     pub problems: Vec<String>,
@@ -117,6 +145,8 @@ pub struct Bare {
     pub per_group: Vec<(&'static str, Cpu)>,
     /// Every window of the reference (`cpu` is their median).
     pub windows: Vec<Cpu>,
+    /// An interactive `virsh` session left idle after one `domstats` (guest scenarios only).
+    pub idle: Option<Idle>,
     pub calls: Option<CallCount>,
     pub problems: Vec<String>,
 }
@@ -416,6 +446,38 @@ impl Ctx<'_> {
         self.rt.block_on(http::load(running.addr, spec))
     }
 
+    /// The exporter's and libvirtd's CPU while the exporter is connected and nothing is due: it
+    /// runs with a one-hour interval, is watched once its first collection is served (and
+    /// the Debian exporter, which collects on scrapes, once it was scraped) and has settled.
+    fn idle(&self, subject: Subject) -> anyhow::Result<Idle> {
+        let background = self.background(None, Duration::ZERO);
+        let mut running = self.launch(subject, IDLE_INTERVAL, "idle", false)?;
+        let first = self.scenario.expected.first().context("no bench domain")?;
+        let deadline = Instant::now() + self.settings.ready_timeout;
+        loop {
+            running.check_alive()?;
+            let text = self.scrape(&running).unwrap_or_default();
+            if expo::label_values(&text, subject.domain_label()).contains(first) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no data about {first} within {:?}",
+                    self.settings.ready_timeout
+                );
+            }
+            sleep(Duration::from_millis(200));
+        }
+        sleep(self.settings.idle_settle());
+        let daemon: Vec<u32> = self.libvirtd.into_iter().collect();
+        idle_window(
+            running.pid(),
+            &daemon,
+            background,
+            self.settings.idle_window,
+        )
+    }
+
     /// Interval for the call-counting run: long enough that cycles never touch.
     fn call_interval(&self) -> Duration {
         if self.scenario.expected.len() > 200 {
@@ -506,6 +568,29 @@ fn signal(pid: u32, name: &str) {
         .status();
 }
 
+/// CPU per minute of `client` and of libvirtd over `window`, libvirtd's `background` rate
+/// (seconds per second, from other users) taken out.
+fn idle_window(
+    client: u32,
+    libvirtd: &[u32],
+    background: f64,
+    window: Duration,
+) -> anyhow::Result<Idle> {
+    let (c0, d0, t0) = (
+        CpuSample::take(&[client]),
+        CpuSample::take(libvirtd),
+        Instant::now(),
+    );
+    sleep(window);
+    let (c1, d1) = (CpuSample::take(&[client]), CpuSample::take(libvirtd));
+    let seconds = t0.elapsed().as_secs_f64();
+    let daemon = (d1.seconds_since(&d0) - background * seconds).max(0.0);
+    Ok(Idle {
+        client: c1.seconds_since(&c0) * 60.0 / seconds,
+        libvirtd: daemon * 60.0 / seconds,
+    })
+}
+
 fn per_collection(client_seconds: f64, daemon_seconds: f64, n: u64) -> Cpu {
     Cpu {
         client: client_seconds / n as f64,
@@ -543,6 +628,22 @@ pub fn subject(
     match ctx.count_calls(subject) {
         Ok(c) => r.calls = Some(c),
         Err(e) => r.problems.push(format!("call count: {e:#}")),
+    }
+    // idle: the guest scenarios, each exporter once (the peers' statistics change nothing)
+    if scenario.same_groups && subject != Subject::OursPeerStats {
+        log(format!("{}: idle between collections", subject.name()));
+        match ctx.idle(subject) {
+            Ok(idle) => {
+                log(format!(
+                    "{}: idle {:.2} + {:.2} ms (libvirtd) per minute",
+                    subject.name(),
+                    idle.client * 1e3,
+                    idle.libvirtd * 1e3
+                ));
+                r.idle = Some(idle);
+            }
+            Err(e) => r.problems.push(format!("idle: {e:#}")),
+        }
     }
     r
 }
@@ -757,6 +858,7 @@ pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare
     let limit = Duration::from_secs(600);
     let mut rss = (None, None, None);
     let mut per_group = Vec::new();
+    let mut idle = None;
     let mut cpu = || -> anyhow::Result<Vec<Cpu>> {
         let mut virsh = Virsh::start(&scenario.uri, None, &dir.join("virsh.err"), limit)?;
         virsh.domstats(1)?;
@@ -783,12 +885,20 @@ pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare
         for _ in 0..settings.repeats {
             windows.push(window(&mut virsh, &VIRSH_GROUPS.join(" "))?);
         }
-        // what each group costs libvirtd on its own (one window each)
+        // what each group costs libvirtd on its own (one window each), and the session idle
         if scenario.same_groups && with_groups {
             for group in VIRSH_GROUPS.iter().filter(|g| **g != "--nowait") {
                 let cpu = window(&mut virsh, &format!("{group} --nowait"))?;
                 per_group.push((group.trim_start_matches("--"), cpu));
             }
+            let background = background(&libvirtd, settings.background);
+            sleep(settings.idle_settle());
+            idle = Some(idle_window(
+                virsh.pid(),
+                &libvirtd,
+                background,
+                settings.idle_window,
+            )?);
         }
         rss = (
             procfs::status_kib(virsh.pid(), "VmRSS"),
@@ -800,6 +910,7 @@ pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare
     let windows = cpu();
     (r.rss_kib, r.anon_kib, r.pss_kib) = rss;
     r.per_group = per_group;
+    r.idle = idle;
     match windows {
         Ok(w) => {
             r.cpu = median(w.clone());

@@ -2,7 +2,9 @@
 //! pass/fail columns, and how it was measured.
 
 use crate::calls::CallCount;
-use crate::measure::{Bare, Cpu, Scenario, Settings, SubjectResult, VIRSH_GROUPS};
+use crate::measure::{
+    Bare, Cpu, Idle, Scenario, Settings, SubjectResult, IDLE_INTERVAL, VIRSH_GROUPS,
+};
 use crate::subjects::Subject;
 use std::fmt::Write;
 use std::fs;
@@ -336,6 +338,52 @@ pub fn groups(results: &[ScenarioResult]) -> String {
     t
 }
 
+/// CPU per minute between collections, for the scenarios where it was measured.
+pub fn idle(results: &[ScenarioResult]) -> String {
+    let with: Vec<&ScenarioResult> = results.iter().filter(|s| s.bare.idle.is_some()).collect();
+    if with.is_empty() {
+        return String::new();
+    }
+    let cell = |i: Option<Idle>| match i {
+        Some(i) => format!("{} ({} + {})", ms(i.total()), ms(i.client), ms(i.libvirtd)),
+        None => "—".into(),
+    };
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| Domains | bare `virsh` session | {} |",
+        with[0]
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.idle.is_some())
+            .map(|(s, _)| s.name())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let columns = 2 + with[0]
+        .subjects
+        .iter()
+        .filter(|(_, r)| r.idle.is_some())
+        .count();
+    let _ = writeln!(t, "|{}", "---|".repeat(columns));
+    for s in with {
+        let cells: Vec<String> = s
+            .subjects
+            .iter()
+            .filter(|(_, r)| r.idle.is_some())
+            .map(|(_, r)| cell(r.idle))
+            .collect();
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} |",
+            s.scenario.label,
+            cell(s.bare.idle),
+            cells.join(" | ")
+        );
+    }
+    t
+}
+
 /// Problems met while measuring (a missing number in the table has its reason here).
 pub fn problems(results: &[ScenarioResult]) -> String {
     let mut t = String::new();
@@ -414,6 +462,13 @@ pub fn method(settings: &Settings) -> String {
   the process adds to the host's memory use, given libvirtd and QEMU map the same libraries).
   The virsh row shows the same for the `virsh` session: what any libvirt client on that URI
   holds. MB = 10^6 bytes; the target is checked against `VmRSS`.
+- **Idle**: what a connected exporter costs between collections (keepalive probes, timers,
+  threads that wake up), per minute: in the guest scenarios each exporter runs again with a
+  {idle_interval:?} interval (collectd's `Interval` too, the Debian exporter scraped once), and once its
+  first collection is served and {idle_settle:?} passed, its CPU and libvirtd's are read over {idle_window:?},
+  libvirtd's rate without it (measured just before it started) taken out; the bare `virsh`
+  session is watched the same way after its windows. At a real interval this is paid on top of
+  every collection: at 15 s, a quarter of the per-minute figure per collection.
 - What each exporter collects differs: this exporter reads the groups above in one
   `virConnectGetAllDomainStats` call and fetches a domain's XML only when the domain is new or its
   devices change; the Debian exporter (0.2.0) lists domains and asks each one for its info, XML,
@@ -440,6 +495,9 @@ pub fn method(settings: &Settings) -> String {
         interval = settings.interval,
         load_time = settings.load_time,
         load_requests = settings.load_requests,
+        idle_interval = IDLE_INTERVAL,
+        idle_settle = settings.idle_settle(),
+        idle_window = settings.idle_window,
     )
 }
 
@@ -463,6 +521,13 @@ pub fn document(
         let _ = writeln!(
             t,
             "\nlibvirtd's CPU in ms per collection for each statistics group on its own (bare `virsh domstats --<group> --nowait`, one window each):\n\n{g}"
+        );
+    }
+    let i = idle(results);
+    if !i.is_empty() {
+        let _ = writeln!(
+            t,
+            "\nCPU in ms per minute while connected and collecting nothing (exporter + libvirtd; see \"Idle\" below):\n\n{i}"
         );
     }
     let p = problems(results);

@@ -164,7 +164,7 @@ pub fn start(subject: Subject, launch: &Launch) -> anyhow::Result<Running> {
                 .arg("--collect.timeout")
                 .arg("10s")
                 .arg("--collect.max-age")
-                .arg("60s")
+                .arg(format!("{}s", launch.interval.as_secs().max(60)))
                 .arg("--log.level")
                 .arg("warn");
             if subject == Subject::OursPeerStats {
