@@ -38,7 +38,7 @@ fn cli() -> Cli {
         .arg(Arg::new("exporter").long("exporter").default_value("target/release/libvirt-exporter"))
         .arg(Arg::new("interval").long("interval").default_value("500ms").help("Collection interval of this exporter and collectd"))
         .arg(Arg::new("collections").long("collections").default_value("12").value_parser(value_parser!(u32).range(1..)))
-        .arg(Arg::new("repeats").long("repeats").default_value("3").value_parser(value_parser!(u32).range(1..)))
+        .arg(Arg::new("repeats").long("repeats").default_value("5").value_parser(value_parser!(u32).range(1..)))
         .arg(Arg::new("concurrency").long("concurrency").default_value("4").value_parser(value_parser!(usize)))
         .arg(Arg::new("load-time").long("load-time").default_value("3s"))
         .arg(Arg::new("load-requests").long("load-requests").default_value("20000").value_parser(value_parser!(usize)))
@@ -48,7 +48,7 @@ fn cli() -> Cli {
         .arg(Arg::new("command").long("command").default_value("bench/run.sh").help("How the run was started, for the report"))
         .arg(Arg::new("prefix").long("prefix").default_value("bench").help("Name prefix of the bench guests (as BENCH_PREFIX of bench/guests.sh)"))
         .arg(Arg::new("background").long("background").default_value("1s").help("How long libvirtd's background is measured before and after each CPU window"))
-        .arg(Arg::new("idle-window").long("idle-window").default_value("20s").help("How long idle exporters are watched (guest scenarios)"))
+        .arg(Arg::new("idle-window").long("idle-window").default_value("30s").help("How long idle exporters are watched (guest scenarios)"))
         .arg(Arg::new("no-write").long("no-write").action(ArgAction::SetTrue).help("Print the table only"))
 }
 
