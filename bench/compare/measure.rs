@@ -221,25 +221,32 @@ impl Ctx<'_> {
 
     /// Waits until the exporter answers with data about the bench domains.
     fn wait_ready(&self, running: &mut Running) -> anyhow::Result<()> {
+        let cycles = running.subject.cycles();
+        self.wait_for_scrape(running, "data", |text| match cycles {
+            Cycles::Counter => {
+                expo::value(text, "libvirt_exporter_collections_total").unwrap_or(0.0) >= 2.0
+            }
+            Cycles::PerScrape => true,
+            Cycles::Timestamps => self.collectd_marker(text).is_some(),
+        })
+    }
+
+    /// Scrapes every 200 ms until `ready` holds for an answer (at most `--ready-timeout`).
+    fn wait_for_scrape(
+        &self,
+        running: &mut Running,
+        what: &str,
+        ready: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.settings.ready_timeout;
         loop {
             running.check_alive()?;
-            if let Ok(text) = self.scrape(running) {
-                let ready = match running.subject.cycles() {
-                    Cycles::Counter => {
-                        expo::value(&text, "libvirt_exporter_collections_total").unwrap_or(0.0)
-                            >= 2.0
-                    }
-                    Cycles::PerScrape => true,
-                    Cycles::Timestamps => self.collectd_marker(&text).is_some(),
-                };
-                if ready {
-                    return Ok(());
-                }
+            if self.scrape(running).is_ok_and(|text| ready(&text)) {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(
-                    "{} gave no data within {:?} (log: {})",
+                    "{} gave no {what} within {:?} (log: {})",
                     running.subject.name(),
                     self.settings.ready_timeout,
                     running.log.display()
@@ -453,21 +460,9 @@ impl Ctx<'_> {
         let background = self.background(None, Duration::ZERO);
         let mut running = self.launch(subject, IDLE_INTERVAL, "idle", false)?;
         let first = self.scenario.expected.first().context("no bench domain")?;
-        let deadline = Instant::now() + self.settings.ready_timeout;
-        loop {
-            running.check_alive()?;
-            let text = self.scrape(&running).unwrap_or_default();
-            if expo::label_values(&text, subject.domain_label()).contains(first) {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "no data about {first} within {:?}",
-                    self.settings.ready_timeout
-                );
-            }
-            sleep(Duration::from_millis(200));
-        }
+        self.wait_for_scrape(&mut running, &format!("data about {first}"), |text| {
+            expo::label_values(text, subject.domain_label()).contains(first)
+        })?;
         sleep(self.settings.idle_settle());
         let daemon: Vec<u32> = self.libvirtd.into_iter().collect();
         idle_window(
