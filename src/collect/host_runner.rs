@@ -2,6 +2,8 @@
 //! calling through the connection the domain worker keeps ([`SharedConnection`]). The clock
 //! only reads their latest results when it assembles a snapshot ([`HostResults::fill`]), so a
 //! host collector that hangs never delays domain statistics or the other host collectors.
+//! Later runs are served from the next domain cycle on; a collector's first run is announced
+//! ([`HostResults::on_first_run`]), so start-up data never waits for a long domain interval.
 //!
 //! Why not the domain worker's thread: while libvirt reads a volume it holds that pool's lock,
 //! and listing pools waits for the lock. A volume read stuck on a dead network mount would
@@ -15,7 +17,7 @@ use super::stop::StopSignal;
 use super::HostCollector;
 use crate::libvirt::LibvirtError;
 use crate::snapshot::{CollectorOutcome, HostStats, Snapshot};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,6 +50,21 @@ impl From<&CollectConfig> for RunnerConfig {
 #[derive(Debug, Default)]
 pub struct HostResults {
     slots: Vec<Arc<Slot>>,
+    first_run: Arc<FirstRunHook>,
+}
+
+/// Called by a runner when its collector's first run has finished.
+#[derive(Default)]
+struct FirstRunHook(OnceLock<Box<dyn Fn() + Send + Sync>>);
+
+impl std::fmt::Debug for FirstRunHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "FirstRunHook(set)"
+        } else {
+            "FirstRunHook(unset)"
+        })
+    }
 }
 
 /// One collector's latest results, written by its thread and read by the clock.
@@ -78,17 +95,32 @@ impl Slot {
         self.lock().busy_since = Some(Instant::now());
     }
 
-    fn finish(&self, success: bool, duration: Duration, stats: HostStats) {
+    /// Records a finished run; true when it was the collector's first.
+    fn finish(&self, success: bool, duration: Duration, stats: HostStats) -> bool {
         let mut state = self.lock();
         state.busy_since = None;
+        let first = state.last_run.is_none();
         state.last_run = Some((success, duration));
         if success || stats != HostStats::default() {
             state.data = Some((Instant::now(), stats));
         }
+        first
     }
 }
 
 impl HostResults {
+    /// Calls `hook` (at most once per collector, from its thread) when a collector's first run
+    /// finishes from now on; a run that finished before this call is in the next `fill` anyway.
+    /// Only the first call sets it.
+    pub fn on_first_run(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.first_run.0.set(Box::new(hook));
+    }
+
+    /// Whether `name` is one of the host collectors running here.
+    pub fn runs(&self, name: &str) -> bool {
+        self.slots.iter().any(|s| s.name == name)
+    }
+
     /// Adds the host data young enough to serve, and one outcome per collector whose first
     /// run has finished (or that has been running for longer than its interval: stuck).
     pub fn fill(&self, snapshot: &mut Snapshot) {
@@ -150,9 +182,19 @@ pub fn start(
         });
         results.slots.push(slot.clone());
         let (config, connection, stop) = (config.clone(), connection.clone(), stop.clone());
+        let first_run = results.first_run.clone();
         thread::Builder::new()
             .name(format!("host-{}", collector.name()))
-            .spawn(move || run(collector.as_ref(), &slot, &config, &connection, &stop))?;
+            .spawn(move || {
+                run(
+                    collector.as_ref(),
+                    &slot,
+                    &config,
+                    &connection,
+                    &first_run,
+                    &stop,
+                )
+            })?;
     }
     Ok(Arc::new(results))
 }
@@ -163,6 +205,7 @@ fn run(
     slot: &Slot,
     config: &RunnerConfig,
     connection: &SharedConnection,
+    first_run: &FirstRunHook,
     stop: &StopSignal,
 ) {
     let mut next = Instant::now();
@@ -196,7 +239,11 @@ fn run(
         if let Err(e) = &result {
             tracing::warn!(collector = slot.name, error = %e, "host collector failed");
         }
-        slot.finish(result.is_ok(), started.elapsed(), stats);
+        if slot.finish(result.is_ok(), started.elapsed(), stats) {
+            if let Some(announce) = first_run.0.get() {
+                announce();
+            }
+        }
     }
 }
 
@@ -238,7 +285,10 @@ mod tests {
     fn nothing_is_reported_before_the_first_run_finishes() {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
         s.begin();
-        let results = HostResults { slots: vec![s] };
+        let results = HostResults {
+            slots: vec![s],
+            ..Default::default()
+        };
         let snapshot = filled(&results);
         assert!(snapshot.collectors.is_empty());
         assert_eq!(snapshot.host, HostStats::default());
@@ -249,7 +299,10 @@ mod tests {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
         s.finish(true, Duration::from_millis(5), pools(&["a"]));
         s.finish(false, Duration::from_millis(7), HostStats::default());
-        let snapshot = filled(&HostResults { slots: vec![s] });
+        let snapshot = filled(&HostResults {
+            slots: vec![s],
+            ..Default::default()
+        });
         assert_eq!(snapshot.host, pools(&["a"]));
         assert_eq!(
             snapshot.collectors,
@@ -266,7 +319,14 @@ mod tests {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
         s.finish(true, Duration::ZERO, pools(&["a", "b"]));
         s.finish(false, Duration::ZERO, pools(&["b"]));
-        assert_eq!(filled(&HostResults { slots: vec![s] }).host, pools(&["b"]));
+        assert_eq!(
+            filled(&HostResults {
+                slots: vec![s],
+                ..Default::default()
+            })
+            .host,
+            pools(&["b"])
+        );
     }
 
     #[test]
@@ -275,7 +335,10 @@ mod tests {
         s.finish(true, Duration::ZERO, pools(&["a"]));
         s.begin();
         thread::sleep(Duration::from_millis(20));
-        let snapshot = filled(&HostResults { slots: vec![s] });
+        let snapshot = filled(&HostResults {
+            slots: vec![s],
+            ..Default::default()
+        });
         assert_eq!(snapshot.host, pools(&["a"]));
         assert!(!snapshot.collectors[0].success);
         assert!(snapshot.collectors[0].duration >= Duration::from_millis(20));
@@ -286,7 +349,10 @@ mod tests {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_millis(1)));
         s.finish(true, Duration::ZERO, pools(&["a"]));
         thread::sleep(Duration::from_millis(20));
-        let snapshot = filled(&HostResults { slots: vec![s] });
+        let snapshot = filled(&HostResults {
+            slots: vec![s],
+            ..Default::default()
+        });
         assert_eq!(snapshot.host, HostStats::default());
         assert!(snapshot.collectors[0].success);
     }
@@ -397,44 +463,85 @@ mod tests {
         }
     }
 
+    /// Host runners and a domain clock on the test driver, as `main` wires them.
+    struct Exporter {
+        published: Arc<crate::exposition::Published>,
+        stop: Arc<StopSignal>,
+    }
+
+    impl Exporter {
+        fn start(interval: Duration, collectors: Vec<Box<dyn HostCollector>>) -> Self {
+            use crate::collect::{all_domain_collectors, scheduler};
+            crate::libvirt::silence_default_error_printer();
+            let stop = Arc::new(StopSignal::default());
+            let runner = RunnerConfig {
+                libvirt_uri: "test:///default".into(),
+                interval,
+                max_age: Duration::from_secs(60),
+            };
+            let connection = Arc::new(SharedConnection::default());
+            let host = start(&runner, collectors, connection.clone(), stop.clone()).unwrap();
+            let published = Arc::new(crate::exposition::Published::new("test:///default"));
+            let config = scheduler::CollectConfig {
+                libvirt_uri: "test:///default".into(),
+                read_only: true,
+                interval,
+                timeout: interval.min(Duration::from_secs(10)),
+                max_age: interval * 3,
+                domains: Default::default(),
+            };
+            scheduler::start(
+                config,
+                all_domain_collectors(),
+                host,
+                connection,
+                published.clone(),
+                stop.clone(),
+            )
+            .unwrap();
+            Exporter { published, stop }
+        }
+
+        fn text(&self) -> String {
+            let body = self.published.load().plain(crate::exposition::Format::Text);
+            String::from_utf8_lossy(&body).into_owned()
+        }
+
+        /// The exposition once it has every line of `wanted` (or after 30 s).
+        fn wait_for_lines(&self, wanted: &[&str]) -> String {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let text = self.text();
+                let done = wanted.iter().all(|w| text.lines().any(|l| l == *w));
+                if done || Instant::now() > deadline {
+                    return text;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    impl Drop for Exporter {
+        fn drop(&mut self) {
+            self.stop.stop();
+        }
+    }
+
+    fn release(gate: &(Mutex<bool>, std::sync::Condvar)) {
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+    }
+
     #[test]
     fn stuck_or_failing_host_collectors_do_not_hold_up_domains_or_each_other() {
-        use crate::collect::{all_domain_collectors, scheduler};
-        use crate::exposition::Published;
-        crate::libvirt::silence_default_error_printer();
         let interval = Duration::from_millis(200);
         let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let stop = Arc::new(StopSignal::default());
-        let runner = RunnerConfig {
-            libvirt_uri: "test:///default".into(),
-            interval,
-            max_age: Duration::from_secs(60),
-        };
         let collectors: Vec<Box<dyn HostCollector>> = vec![
             Box::new(Stuck(gate.clone())),
             Box::new(Failing),
             all_host_collectors(&HostOptions::default()).remove(3),
         ];
-        let connection = Arc::new(SharedConnection::default());
-        let host = start(&runner, collectors, connection.clone(), stop.clone()).unwrap();
-        let published = Arc::new(Published::new("test:///default"));
-        let config = scheduler::CollectConfig {
-            libvirt_uri: "test:///default".into(),
-            read_only: true,
-            interval,
-            timeout: interval,
-            max_age: interval * 3,
-            domains: Default::default(),
-        };
-        scheduler::start(
-            config,
-            all_domain_collectors(),
-            host,
-            connection,
-            published.clone(),
-            stop.clone(),
-        )
-        .unwrap();
+        let exporter = Exporter::start(interval, collectors);
         let wanted = [
             "libvirt_up 1",
             "libvirt_domains 1",
@@ -443,24 +550,73 @@ mod tests {
             "libvirt_exporter_collector_success{collector=\"node\"} 1",
             "libvirt_storage_pool_state{storage_pool=\"read-before-the-error\"} 0",
         ];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let text = loop {
-            let text =
-                String::from_utf8_lossy(&published.load().plain(crate::exposition::Format::Text))
-                    .into_owned();
-            let done = wanted.iter().all(|w| text.lines().any(|l| l == *w));
-            if done || Instant::now() > deadline {
-                break text;
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        stop.stop();
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
+        let text = exporter.wait_for_lines(&wanted);
+        drop(exporter);
+        release(&gate);
         for w in wanted {
             assert!(text.lines().any(|l| l == w), "missing {w:?} in\n{text}");
         }
         assert!(text.contains("libvirt_node_cpus 16"), "{text}");
         assert!(!text.contains("libvirt_network_info"), "{text}");
+    }
+
+    #[test]
+    fn a_first_host_run_that_ends_after_the_first_cycle_is_served_at_once() {
+        // With an hour between cycles, host data that missed the first snapshot would be
+        // missing for an hour unless its arrival is published by itself.
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let collectors: Vec<Box<dyn HostCollector>> = vec![Box::new(Stuck(gate.clone()))];
+        let exporter = Exporter::start(Duration::from_secs(3600), collectors);
+        let first = exporter.wait_for_lines(&["libvirt_domains 1"]);
+        assert!(first.contains("libvirt_up 1\n"), "{first}");
+        assert!(!first.contains("collector=\"stuck\""), "{first}");
+        release(&gate);
+        let wanted = [
+            "libvirt_up 1",
+            "libvirt_domains 1",
+            "libvirt_exporter_collector_success{collector=\"domains\"} 1",
+            "libvirt_exporter_collector_success{collector=\"stuck\"} 1",
+            "libvirt_network_info{network=\"\",uuid=\"\",bridge=\"\"} 1",
+            "libvirt_exporter_collections_total 1",
+        ];
+        let text = exporter.wait_for_lines(&wanted);
+        for w in wanted {
+            assert!(text.lines().any(|l| l == w), "missing {w:?} in\n{text}");
+        }
+        assert_eq!(
+            text.matches("collector=\"stuck\"").count(),
+            2,
+            "one success and one duration line, not a copy per publish: {text}"
+        );
+    }
+
+    #[test]
+    fn each_collector_announces_its_first_run_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        crate::libvirt::silence_default_error_printer();
+        // Runs wait up to an interval for the connection: the hook is in place before any
+        // run can finish.
+        let config = RunnerConfig {
+            libvirt_uri: "test:///default".into(),
+            interval: Duration::from_millis(500),
+            max_age: Duration::from_secs(60),
+        };
+        let stop = Arc::new(StopSignal::default());
+        let collectors = all_host_collectors(&HostOptions::default());
+        let connection = Arc::new(SharedConnection::default());
+        let results = start(&config, collectors, connection.clone(), stop.clone()).unwrap();
+        let announced = Arc::new(AtomicUsize::new(0));
+        let counter = announced.clone();
+        results.on_first_run(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let conn = crate::libvirt::Connection::open("test:///default", true).unwrap();
+        connection.set(Some(Arc::new(conn)));
+        // Three more runs of each collector.
+        thread::sleep(Duration::from_millis(1700));
+        let runs = filled(&results).collectors.len();
+        stop.stop();
+        assert_eq!(runs, 4);
+        assert_eq!(announced.load(Ordering::SeqCst), 4);
     }
 }

@@ -37,6 +37,14 @@ pub struct CollectConfig {
     pub domains: DomainOptions,
 }
 
+/// What wakes the clock besides its own ticks.
+enum ClockInput {
+    /// The worker's answer to a cycle request.
+    Cycle(CycleResult),
+    /// A host collector finished its first run: its data should not wait for the next cycle.
+    HostFirstRun,
+}
+
 /// One cycle's answer from the worker.
 struct CycleResult {
     started_at: SystemTime,
@@ -57,7 +65,11 @@ pub fn start(
     stop: Arc<StopSignal>,
 ) -> std::io::Result<()> {
     let (request_tx, request_rx) = mpsc::channel::<()>();
-    let (result_tx, result_rx) = mpsc::channel::<CycleResult>();
+    let (result_tx, result_rx) = mpsc::channel::<ClockInput>();
+    let host_tx = result_tx.clone();
+    host.on_first_run(move || {
+        let _ = host_tx.send(ClockInput::HostFirstRun);
+    });
     let (event_tx, event_rx) = mpsc::channel::<LifecycleEvent>();
     let subscribed = Arc::new(AtomicBool::new(false));
     let worker = Worker {
@@ -108,15 +120,15 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, requests: Receiver<()>, results: Sender<CycleResult>) {
+    fn run(mut self, requests: Receiver<()>, results: Sender<ClockInput>) {
         while requests.recv().is_ok() {
             let started_at = SystemTime::now();
             let outcome = self.cycle();
             if results
-                .send(CycleResult {
+                .send(ClockInput::Cycle(CycleResult {
                     started_at,
                     outcome,
-                })
+                }))
                 .is_err()
             {
                 return;
@@ -235,6 +247,8 @@ struct Clock {
     published: Arc<Published>,
     exporter: ExporterStats,
     last_good: Option<LastGood>,
+    /// The snapshot published last, good or stale.
+    latest: Option<Arc<Snapshot>>,
     host: Arc<HostResults>,
     events: Receiver<LifecycleEvent>,
     event_counter: EventCounter,
@@ -268,6 +282,7 @@ impl Clock {
             published,
             exporter,
             last_good: None,
+            latest: None,
             host,
             events,
             event_counter: EventCounter::default(),
@@ -279,7 +294,7 @@ impl Clock {
     fn run(
         mut self,
         requests: mpsc::Sender<()>,
-        results: mpsc::Receiver<CycleResult>,
+        results: mpsc::Receiver<ClockInput>,
         stop: Arc<StopSignal>,
     ) {
         let mut next_tick = Instant::now();
@@ -311,10 +326,11 @@ impl Clock {
             // them (lifecycle events queue up and are counted when the next snapshot is made).
             let wait = wake.saturating_duration_since(Instant::now());
             match results.recv_timeout(wait) {
-                Ok(result) => {
+                Ok(ClockInput::Cycle(result)) => {
                     in_flight = None;
                     self.publish_result(result);
                 }
+                Ok(ClockInput::HostFirstRun) => self.republish_with_host_data(),
                 Err(RecvTimeoutError::Timeout) => {
                     if let (Some(started), false) = (in_flight, timed_out) {
                         if started.elapsed() >= self.config.timeout {
@@ -385,6 +401,25 @@ impl Clock {
         self.publish(snapshot);
     }
 
+    /// Publishes the latest snapshot again with the host collectors' current results, so the
+    /// first results of a host collector that finished after the first cycle are served at
+    /// once rather than after the next interval. Before the first cycle there is nothing to
+    /// do: its snapshot will carry them.
+    fn republish_with_host_data(&mut self) {
+        let Some(latest) = self.latest.clone() else {
+            return;
+        };
+        let mut snapshot = Snapshot::clone(&latest);
+        snapshot.host = Default::default();
+        snapshot.collectors.retain(|c| !self.host.runs(&c.name));
+        let renewed = self.publish(snapshot);
+        if let Some(good) = &mut self.last_good {
+            if Arc::ptr_eq(&good.snapshot, &latest) {
+                good.snapshot = renewed;
+            }
+        }
+    }
+
     /// Counts the lifecycle events the libvirt event thread queued since the last call.
     fn drain_events(&mut self) {
         while let Ok(event) = self.events.try_recv() {
@@ -411,6 +446,7 @@ impl Clock {
         let snapshot = Arc::new(snapshot);
         let exposition = encode::encode(snapshot.clone(), &self.published.formats_in_demand());
         self.published.store(exposition);
+        self.latest = Some(snapshot.clone());
         // The encoding buffers and (once no scrape holds it) the previous exposition are
         // freed now; hand the memory back instead of letting glibc keep it, once there is
         // enough to be worth the page faults of taking it again.
