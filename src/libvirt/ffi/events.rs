@@ -201,7 +201,18 @@ mod tests {
     fn lifecycle_events_of_the_test_driver_arrive_as_plain_values() {
         start_event_loop().unwrap();
         super::super::silence_default_error_printer();
-        let conn = Connection::open("test:///default", false).unwrap();
+        // A node of its own: `test:///default` is one state shared by every connection of
+        // the process, and other tests expect its domain to be running.
+        let node = std::env::temp_dir().join(format!("events-test-{}.xml", std::process::id()));
+        std::fs::write(
+            &node,
+            "<node><domain type='test'><name>test</name>\
+             <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid><memory>1024</memory>\
+             <vcpu>1</vcpu><os><type>hvm</type></os></domain></node>",
+        )
+        .unwrap();
+        let conn = Connection::open(&format!("test://{}", node.display()), false).unwrap();
+        std::fs::remove_file(&node).unwrap();
         let (tx, rx) = mpsc::channel();
         let closed = Arc::new(AtomicBool::new(false));
         let sub = conn.subscribe(tx, closed.clone()).unwrap();
