@@ -430,7 +430,10 @@ pub fn method(settings: &Settings) -> String {
   `libvirt_exporter_collections_total`, the window starting and ending as a collection is
   published); collectd reads on the shortest interval
   its reads keep to (from 100 ms, doubling; reads counted by the timestamps write_prometheus puts on
-  each value, the window starting and ending half an interval after a read began); the Debian
+  each value, the window starting and ending half an interval after a read began). The scrapes
+  that find those moments cost the exporter CPU inside the window too, so they are fine-grained
+  only near its end (from half a cycle before this exporter's last collection is due, from just
+  before collectd's last read begins); the Debian
   exporter, which collects on every scrape, is scraped back to back. libvirtd's CPU from other users
   is measured for {background:?} before and after each window, with this exporter or collectd stopped
   (SIGSTOP; measured once a call still in flight has had 1.5 cycles to finish), and its rate
