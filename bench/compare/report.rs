@@ -426,7 +426,7 @@ pub fn method(settings: &Settings) -> String {
   rounded ticks are used instead if threads that exited took more) over about {collections}
   collections per window, the median of {repeats} windows. Windows are dense, so that libvirtd's
   work for other users of the host weighs little: this exporter collects back to back, or every
-  50 ms when a cycle is shorter (`--collect.interval 50ms`; collections counted with
+  10 ms when a cycle is shorter (`--collect.interval 10ms`; collections counted with
   `libvirt_exporter_collections_total`, the window starting and ending as a collection is
   published); collectd reads on the shortest interval
   its reads keep to (from 100 ms, doubling; reads counted by the timestamps write_prometheus puts on
@@ -439,8 +439,8 @@ pub fn method(settings: &Settings) -> String {
   (SIGSTOP; measured once a call still in flight has had 1.5 cycles to finish), and its rate
   times the window's length is taken out of libvirtd's share. In CPU windows and call counts this
   exporter runs without its host collectors (`{host_off}`): they read pools, networks and the
-  node, which neither the peers nor `virsh domstats` read, and at a 50 ms interval they would run
-  20 times a second (the scrape and memory runs have them on).
+  node, which neither the peers nor `virsh domstats` read, and at a 10 ms interval they would run
+  100 times a second (the scrape and memory runs have them on).
 - **Bare `virsh domstats`** (the limit): one interactive `virsh` session, connected and warmed up by
   a first `domstats {groups}`, then running it {collections} times per window, with the same
   background correction: virsh's and libvirtd's CPU. The groups are this exporter's defaults.
