@@ -253,6 +253,15 @@ mod tests {
     use crate::collect::{all_host_collectors, HostOptions};
     use crate::snapshot::PoolStats;
 
+    /// Runs every `interval` against `uri`, serving results for a minute.
+    fn runner_config(uri: &str, interval: Duration) -> RunnerConfig {
+        RunnerConfig {
+            libvirt_uri: uri.into(),
+            interval,
+            max_age: Duration::from_secs(60),
+        }
+    }
+
     fn slot(interval: Duration, max_age: Duration) -> Slot {
         Slot {
             name: "pool",
@@ -360,11 +369,7 @@ mod tests {
     #[test]
     fn runners_collect_from_the_test_driver_and_stop() {
         crate::libvirt::silence_default_error_printer();
-        let config = RunnerConfig {
-            libvirt_uri: "test:///default".into(),
-            interval: Duration::from_millis(50),
-            max_age: Duration::from_secs(60),
-        };
+        let config = runner_config("test:///default", Duration::from_millis(50));
         let stop = Arc::new(StopSignal::default());
         let collectors = all_host_collectors(&HostOptions::default());
         let connection = Arc::new(SharedConnection::default());
@@ -397,11 +402,7 @@ mod tests {
 
     #[test]
     fn a_runner_without_a_connection_reports_failure() {
-        let config = RunnerConfig {
-            libvirt_uri: "test:///".into(),
-            interval: Duration::from_millis(50),
-            max_age: Duration::from_secs(60),
-        };
+        let config = runner_config("test:///", Duration::from_millis(50));
         let stop = Arc::new(StopSignal::default());
         let collectors = vec![all_host_collectors(&HostOptions::default()).remove(2)];
         let connection = Arc::new(SharedConnection::default());
@@ -474,11 +475,7 @@ mod tests {
             use crate::collect::{all_domain_collectors, scheduler};
             crate::libvirt::silence_default_error_printer();
             let stop = Arc::new(StopSignal::default());
-            let runner = RunnerConfig {
-                libvirt_uri: "test:///default".into(),
-                interval,
-                max_age: Duration::from_secs(60),
-            };
+            let runner = runner_config("test:///default", interval);
             let connection = Arc::new(SharedConnection::default());
             let host = start(&runner, collectors, connection.clone(), stop.clone()).unwrap();
             let published = Arc::new(crate::exposition::Published::new("test:///default"));
@@ -596,11 +593,7 @@ mod tests {
         crate::libvirt::silence_default_error_printer();
         // Runs wait up to an interval for the connection: the hook is in place before any
         // run can finish.
-        let config = RunnerConfig {
-            libvirt_uri: "test:///default".into(),
-            interval: Duration::from_millis(500),
-            max_age: Duration::from_secs(60),
-        };
+        let config = runner_config("test:///default", Duration::from_millis(500));
         let stop = Arc::new(StopSignal::default());
         let collectors = all_host_collectors(&HostOptions::default());
         let connection = Arc::new(SharedConnection::default());
