@@ -247,8 +247,6 @@ struct Clock {
     published: Arc<Published>,
     exporter: ExporterStats,
     last_good: Option<LastGood>,
-    /// The snapshot published last, good or stale.
-    latest: Option<Arc<Snapshot>>,
     host: Arc<HostResults>,
     events: Receiver<LifecycleEvent>,
     event_counter: EventCounter,
@@ -282,7 +280,6 @@ impl Clock {
             published,
             exporter,
             last_good: None,
-            latest: None,
             host,
             events,
             event_counter: EventCounter::default(),
@@ -406,17 +403,24 @@ impl Clock {
     /// once rather than after the next interval. Before the first cycle there is nothing to
     /// do: its snapshot will carry them.
     fn republish_with_host_data(&mut self) {
-        let Some(latest) = self.latest.clone() else {
+        let shown = self.published.load();
+        if shown.is_empty() {
+            return;
+        }
+        if !shown.up {
+            self.publish_stale();
+            return;
+        }
+        // Serving `libvirt_up 1`: the last good cycle's snapshot is what is shown.
+        let Some(good) = &self.last_good else {
             return;
         };
-        let mut snapshot = Snapshot::clone(&latest);
+        let mut snapshot = Snapshot::clone(&good.snapshot);
         snapshot.host = Default::default();
         snapshot.collectors.retain(|c| !self.host.runs(&c.name));
         let renewed = self.publish(snapshot);
         if let Some(good) = &mut self.last_good {
-            if Arc::ptr_eq(&good.snapshot, &latest) {
-                good.snapshot = renewed;
-            }
+            good.snapshot = renewed;
         }
     }
 
@@ -446,7 +450,6 @@ impl Clock {
         let snapshot = Arc::new(snapshot);
         let exposition = encode::encode(snapshot.clone(), &self.published.formats_in_demand());
         self.published.store(exposition);
-        self.latest = Some(snapshot.clone());
         // The encoding buffers and (once no scrape holds it) the previous exposition are
         // freed now; hand the memory back instead of letting glibc keep it, once there is
         // enough to be worth the page faults of taking it again.
@@ -548,5 +551,27 @@ mod tests {
         assert!(!expired.contains("domain=\"web\""), "{expired}");
         assert!(!expired.contains("libvirt_domains"), "unknown, not zero");
         assert!(expired.contains("libvirt_exporter_incomplete_domains{reason=\"busy\"} 0\n"));
+    }
+
+    #[test]
+    fn host_data_republished_before_the_first_cycle_or_while_stale_changes_nothing_else() {
+        let (mut clock, published) = new_clock(Duration::from_secs(3600));
+        clock.republish_with_host_data();
+        assert!(
+            published.load().is_empty(),
+            "nothing is published before a cycle"
+        );
+        clock.publish_result(good_cycle());
+        clock.republish_with_host_data();
+        let good = text(&published);
+        assert!(good.contains("libvirt_up 1\n"), "{good}");
+        assert!(good.contains("libvirt_domains 1\n"));
+        assert!(good.contains("libvirt_exporter_collections_total 1\n"));
+        clock.publish_stale();
+        clock.republish_with_host_data();
+        let stale = text(&published);
+        assert!(stale.contains("libvirt_up 0\n"), "{stale}");
+        assert!(stale.contains("libvirt_domains 1\n"));
+        assert!(stale.contains("libvirt_exporter_incomplete_domains{reason=\"busy\"} 1\n"));
     }
 }
