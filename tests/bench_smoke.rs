@@ -91,6 +91,25 @@ fn the_smoke_run_measures_every_exporter_on_every_domain() {
             );
         }
     }
+    // on the guests each exporter's windows are paired with virsh windows of their own: the
+    // paired ratio, then the ratio to the reference row in parentheses; on the test-driver
+    // node (not the same work as virsh's call) only the latter
+    let paired = |cell: &str| {
+        let (p, rest) = cell.split_once(" (")?;
+        p.parse::<f64>().ok()?;
+        rest.strip_suffix(')')?.parse::<f64>().ok()
+    };
+    for row in &rows(&table, "2 guests")[1..] {
+        assert!(
+            paired(row[4]).is_some(),
+            "{}: no paired ratio in {:?}\n{table}\n{log}",
+            row[1],
+            row[4]
+        );
+    }
+    for row in &rows(&table, "10 test-driver domains")[1..] {
+        assert!(row[4].parse::<f64>().is_ok(), "{}: {:?}", row[1], row[4]);
+    }
     // On QEMU a steady cycle of this exporter is the one bulk call: the domain lists are read
     // again only when the domains change or a minute passed, and a domain without a job is
     // asked about it only once per `--collector.job.interval` (60 s).

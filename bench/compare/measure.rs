@@ -38,6 +38,10 @@ pub const VIRSH_GROUPS: &[&str] = &[
 /// and libvirtd's share per call came out 1-2 ms (about 10 %) above the same call back to back.
 const OURS_CPU_INTERVAL: Duration = Duration::from_millis(10);
 
+/// How long a stopped exporter's call in flight is given to finish before libvirtd is measured
+/// without it (a cycle of 100 guests' bulk call takes about 0.2 s here).
+pub const PAUSE_SETTLE: Duration = Duration::from_secs(2);
+
 /// The interval of an exporter watched while idle: nothing falls due while it is watched.
 pub const IDLE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -133,7 +137,19 @@ pub struct SubjectResult {
     pub idle: Option<Idle>,
     pub reported_expected: usize,
     pub reported_total: usize,
+    /// Each CPU window against the bare `virsh domstats` windows run just before and after it
+    /// (guest scenarios): see [`paired_ratios`].
+    pub paired: Vec<f64>,
     pub problems: Vec<String>,
+}
+
+impl SubjectResult {
+    /// The median of the paired ratios, if any window was paired.
+    pub fn paired_ratio(&self) -> Option<f64> {
+        let mut r = self.paired.clone();
+        r.sort_by(f64::total_cmp);
+        r.get(r.len().saturating_sub(1) / 2).copied()
+    }
 }
 
 /// The bare `virsh domstats` reference.
@@ -289,6 +305,33 @@ impl Ctx<'_> {
             }
             sleep(Duration::from_millis(20));
         }
+    }
+
+    fn daemon(&self) -> Vec<u32> {
+        self.libvirtd.into_iter().collect()
+    }
+
+    /// Runs `f` with the exporter stopped (SIGSTOP; not the Debian exporter, idle between
+    /// scrapes), once a call it still had in flight has had time to finish.
+    fn paused<T>(&self, running: &Running, f: impl FnOnce() -> T) -> T {
+        let stopped = running.subject.cycles() != Cycles::PerScrape;
+        if stopped {
+            signal(running.pid(), "STOP");
+            sleep(PAUSE_SETTLE);
+        }
+        let out = f();
+        if stopped {
+            signal(running.pid(), "CONT");
+        }
+        out
+    }
+
+    /// A `virsh` session on the scenario's URI that has connected and run `domstats` once.
+    fn warm_virsh(&self) -> anyhow::Result<Virsh> {
+        let err = self.settings.state_dir.join("virsh-paired.err");
+        let mut virsh = Virsh::start(&self.scenario.uri, None, &err, Duration::from_secs(3600))?;
+        virsh.domstats(1)?;
+        Ok(virsh)
     }
 
     /// libvirtd's CPU seconds per second over `--background` with the exporter under test stopped
@@ -620,6 +663,27 @@ fn per_collection(client_seconds: f64, daemon_seconds: f64, n: u64) -> Cpu {
     }
 }
 
+/// Each CPU window's total against the mean of the reference windows just before it
+/// (`references[i]`) and just after it (`references[i + 1]`), or the one of them there is;
+/// windows without a figure or without a reference are left out.
+pub fn paired_ratios(windows: &[Option<Cpu>], references: &[Option<Cpu>]) -> Vec<f64> {
+    windows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let w = (*w)?;
+            let around: Vec<f64> = [references.get(i), references.get(i + 1)]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|c| c.total())
+                .collect();
+            let reference = around.iter().sum::<f64>() / around.len() as f64;
+            (reference > 0.0).then(|| w.total() / reference)
+        })
+        .collect()
+}
+
 /// The window with the median total (the background taken out leaves noise both ways).
 fn median(mut cpus: Vec<Cpu>) -> Option<Cpu> {
     cpus.sort_by(|a, b| a.total().total_cmp(&b.total()));
@@ -688,10 +752,39 @@ fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Resul
         ),
     };
     ctx.wait_ready(&mut running)?;
+    // guest scenarios: a bare `virsh domstats` window before each CPU window and after the
+    // last, with the exporter stopped, so that each window has a reference from the same
+    // minutes (libvirtd's cost for the same call drifts over minutes here)
+    let mut virsh = match ctx.scenario.same_groups {
+        true => Some(ctx.warm_virsh()?),
+        false => None,
+    };
+    let mut references = Vec::new();
+    let mut reference = |running: &Running, problems: &mut Vec<String>| {
+        if let Some(v) = virsh.as_mut() {
+            let cpu = ctx.paused(running, || {
+                virsh_window(v, &ctx.daemon(), ctx.settings, &VIRSH_GROUPS.join(" "))
+            });
+            match &cpu {
+                Ok(c) => log(format!(
+                    "paired virsh window: {:.2} ms + {:.2} ms (libvirtd) per call",
+                    c.client * 1e3,
+                    c.libvirtd * 1e3
+                )),
+                Err(e) => problems.push(format!("paired virsh window: {e:#}")),
+            }
+            references.push(cpu.ok());
+        }
+    };
+    reference(&running, &mut r.problems);
     let mut windows = Vec::new();
+    let mut all_windows = Vec::new();
     for i in 0..ctx.settings.repeats {
         running.check_alive()?;
-        match ctx.cpu_window(&running, interval) {
+        let window = ctx.cpu_window(&running, interval);
+        all_windows.push(window.as_ref().ok().copied());
+        reference(&running, &mut r.problems);
+        match window {
             Ok(cpu) => {
                 log(format!(
                     "{}: CPU window {}: {:.2} ms + {:.2} ms (libvirtd, {:.1} ms/s background taken out) per collection over {}",
@@ -707,7 +800,17 @@ fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Resul
             Err(e) => r.problems.push(format!("CPU window: {e:#}")),
         }
     }
+    drop(virsh);
     r.cpu = median(windows);
+    r.paired = paired_ratios(&all_windows, &references);
+    if let Some(ratio) = r.paired_ratio() {
+        log(format!(
+            "{}: {:.2} x the virsh windows around its windows (median of {})",
+            subject.name(),
+            ratio,
+            r.paired.len()
+        ));
+    }
 
     // scrapes, memory, domains: the exporters that collect in the background at the
     // benchmark's interval
@@ -868,12 +971,39 @@ fn background(libvirtd: &[u32], span: Duration) -> f64 {
     CpuSample::take(libvirtd).seconds_since(&a) / started.elapsed().as_secs_f64()
 }
 
+/// One window of `domstats <flags>` run `--collections` times in a warmed-up session: virsh's
+/// and libvirtd's CPU per call, libvirtd's background (measured before and after) taken out.
+fn virsh_window(
+    virsh: &mut Virsh,
+    libvirtd: &[u32],
+    settings: &Settings,
+    flags: &str,
+) -> anyhow::Result<Cpu> {
+    let k = settings.collections;
+    let before = background(libvirtd, settings.background);
+    let (c0, d0, t0) = (
+        CpuSample::take(&[virsh.pid()]),
+        CpuSample::take(libvirtd),
+        Instant::now(),
+    );
+    virsh.domstats_of(flags, k)?;
+    let (c1, d1, t1) = (
+        CpuSample::take(&[virsh.pid()]),
+        CpuSample::take(libvirtd),
+        Instant::now(),
+    );
+    let bg = (before + background(libvirtd, settings.background)) / 2.0;
+    let daemon = (d1.seconds_since(&d0) - bg * (t1 - t0).as_secs_f64()).max(0.0);
+    let mut cpu = per_collection(c1.seconds_since(&c0), daemon, k as u64);
+    cpu.background = bg;
+    Ok(cpu)
+}
+
 /// `virsh domstats` of the same groups, in one session that has already connected and run it
 /// once: as many times as a CPU window has collections, virsh's and libvirtd's CPU.
 pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare {
     let libvirtd: Vec<u32> = procfs::pid_of("libvirtd").into_iter().collect();
     let mut r = Bare::default();
-    let k = settings.collections;
     let dir = &settings.state_dir;
     let limit = Duration::from_secs(600);
     let mut rss = (None, None, None);
@@ -882,25 +1012,8 @@ pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare
     let mut cpu = || -> anyhow::Result<Vec<Cpu>> {
         let mut virsh = Virsh::start(&scenario.uri, None, &dir.join("virsh.err"), limit)?;
         virsh.domstats(1)?;
-        let window = |virsh: &mut Virsh, flags: &str| -> anyhow::Result<Cpu> {
-            let before = background(&libvirtd, settings.background);
-            let (c0, d0, t0) = (
-                CpuSample::take(&[virsh.pid()]),
-                CpuSample::take(&libvirtd),
-                Instant::now(),
-            );
-            virsh.domstats_of(flags, k)?;
-            let (c1, d1, t1) = (
-                CpuSample::take(&[virsh.pid()]),
-                CpuSample::take(&libvirtd),
-                Instant::now(),
-            );
-            let bg = (before + background(&libvirtd, settings.background)) / 2.0;
-            let daemon = (d1.seconds_since(&d0) - bg * (t1 - t0).as_secs_f64()).max(0.0);
-            let mut cpu = per_collection(c1.seconds_since(&c0), daemon, k as u64);
-            cpu.background = bg;
-            Ok(cpu)
-        };
+        let window =
+            |virsh: &mut Virsh, flags: &str| virsh_window(virsh, &libvirtd, settings, flags);
         let mut windows = Vec::new();
         for _ in 0..settings.repeats {
             windows.push(window(&mut virsh, &VIRSH_GROUPS.join(" "))?);
@@ -971,4 +1084,45 @@ pub fn bare(settings: &Settings, scenario: &Scenario, with_groups: bool) -> Bare
         Err(e) => r.problems.push(format!("call count: {e:#}")),
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu(ms: f64) -> Option<Cpu> {
+        Some(Cpu {
+            libvirtd: ms / 1e3,
+            ..Cpu::default()
+        })
+    }
+
+    #[test]
+    fn each_window_is_divided_by_the_mean_of_the_references_around_it() {
+        // references 10, 20, 30 ms around windows of 15 and 30 ms
+        let r = paired_ratios(&[cpu(15.0), cpu(30.0)], &[cpu(10.0), cpu(20.0), cpu(30.0)]);
+        assert_eq!(r.len(), 2);
+        assert!((r[0] - 1.0).abs() < 1e-9, "{r:?}");
+        assert!((r[1] - 1.2).abs() < 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn a_missing_reference_leaves_the_other_and_a_missing_window_is_left_out() {
+        let r = paired_ratios(
+            &[cpu(20.0), None, cpu(30.0)],
+            &[None, cpu(10.0), None, None],
+        );
+        assert_eq!(r.len(), 1, "the last window has no reference: {r:?}");
+        assert!((r[0] - 2.0).abs() < 1e-9, "{r:?}");
+    }
+
+    #[test]
+    fn the_paired_ratio_is_the_median() {
+        let r = SubjectResult {
+            paired: vec![1.3, 0.9, 1.0, 5.0, 1.1],
+            ..SubjectResult::default()
+        };
+        assert_eq!(r.paired_ratio(), Some(1.1));
+        assert_eq!(SubjectResult::default().paired_ratio(), None);
+    }
 }

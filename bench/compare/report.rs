@@ -159,6 +159,15 @@ fn rss_limit(expected: usize) -> f64 {
     }
 }
 
+/// A row's CPU against bare `virsh domstats`: the median of its windows' ratios to the virsh
+/// windows run around each (guest scenarios), else against the reference row.
+fn ratio(s: &ScenarioResult, r: &SubjectResult) -> Option<f64> {
+    r.paired_ratio().or_else(|| match (r.cpu, s.bare.cpu) {
+        (Some(c), Some(b)) if b.total() > 0.0 => Some(c.total() / b.total()),
+        _ => None,
+    })
+}
+
 /// Whether a row is this exporter's (default groups, or the peers' statistics).
 fn is_ours(subject: Subject) -> bool {
     matches!(subject, Subject::Ours | Subject::OursPeerStats)
@@ -175,20 +184,30 @@ fn targets(s: &ScenarioResult, which: Subject) -> Vec<Option<bool>> {
     let Some(ours) = find(which) else {
         return vec![None; TARGETS.len()];
     };
-    let ours_cpu = ours.cpu.map(|c| c.total());
-    let vs_virsh = match (ours_cpu, s.bare.cpu, s.scenario.same_groups) {
-        (Some(o), Some(b), true) => Some(o <= 1.1 * b.total()),
-        _ => None,
-    };
-    let peers: Vec<f64> = s
+    let vs_virsh = s
+        .scenario
+        .same_groups
+        .then(|| ratio(s, ours))
+        .flatten()
+        .map(|r| r <= 1.1);
+    // against each peer: the ratios to the virsh windows around each one's own windows when
+    // every row has them (libvirtd's cost drifts between the minutes each exporter runs in),
+    // the absolute figures otherwise
+    let peers: Vec<&SubjectResult> = s
         .subjects
         .iter()
         .filter(|(x, _)| !is_ours(*x))
-        .filter_map(|(_, r)| r.cpu.map(|c| c.total()))
+        .map(|(_, r)| r)
         .collect();
-    let below_peers = ours_cpu
-        .filter(|_| !peers.is_empty())
-        .map(|o| peers.iter().all(|p| o < *p));
+    let paired = ours.paired_ratio().is_some() && peers.iter().all(|p| p.paired_ratio().is_some());
+    let cost = |r: &SubjectResult| match paired {
+        true => r.paired_ratio(),
+        false => r.cpu.map(|c| c.total()),
+    };
+    let peer_costs: Vec<f64> = peers.iter().filter_map(|p| cost(p)).collect();
+    let below_peers = cost(ours)
+        .filter(|_| !peer_costs.is_empty())
+        .map(|o| peer_costs.iter().all(|p| o < *p));
     let p99 = ours
         .load_prometheus
         .as_ref()
@@ -227,7 +246,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
         "Exporter",
         "Reported",
         "CPU ms per collection (exporter + libvirtd)",
-        "× virsh",
+        "× virsh: paired (against the reference row)",
         "libvirt calls per cycle (round trips)",
         "p50 / p99 ms",
         "scrapes/s (gzip / plain)",
@@ -253,8 +272,11 @@ pub fn table(results: &[ScenarioResult]) -> String {
             " |".repeat(TARGETS.len())
         );
         for (subject, r) in &s.subjects {
-            let ratio = match (r.cpu, s.bare.cpu) {
-                (Some(c), Some(b)) if b.total() > 0.0 => format!("{:.2}", c.total() / b.total()),
+            let ratio = match (ratio(s, r), r.paired_ratio(), r.cpu, s.bare.cpu) {
+                (Some(p), Some(_), Some(c), Some(b)) if b.total() > 0.0 => {
+                    format!("{p:.2} ({:.2})", c.total() / b.total())
+                }
+                (Some(x), ..) => format!("{x:.2}"),
                 _ => "—".into(),
             };
             let lp = r.load_prometheus.as_ref();
@@ -446,6 +468,14 @@ pub fn method(settings: &Settings) -> String {
   background correction: virsh's and libvirtd's CPU. The groups are this exporter's defaults.
   libvirtd's cost for the same call drifts by 10-20 % over minutes here, so the reference is
   measured before and after the exporters of a scenario, and the median of all {both} windows kept.
+- **× virsh, paired**: in the guest scenarios each exporter's CPU windows are also paired with
+  bare `virsh domstats` windows of their own: a second `virsh` session runs one window before
+  each CPU window and one after the last, with the exporter stopped (SIGSTOP, after {settle:?}
+  for a call in flight). Each CPU window is divided by the mean of the two virsh windows around
+  it, and the median of those ratios is the row's figure (in parentheses: its median window
+  against the reference row). Targets use the paired figure: \"≤ 1.1× virsh\", and \"below
+  every peer\", which then compares each row's paired figure (each exporter against libvirtd's
+  cost in the minutes it ran) rather than milliseconds measured minutes apart.
 - **libvirt calls per cycle**: each exporter is run again with `LIBVIRT_LOG_FILTERS=\"{filters}\"`
   (client-side debug log) and collects {call_cycles} + 1 times, {call_interval:?} apart (twice that above 200 domains);
   API calls are the public entry points logged (`virDomainGetInfo`, `virConnectGetAllDomainStats`, …,
@@ -492,6 +522,7 @@ pub fn method(settings: &Settings) -> String {
         filters = crate::calls::LOG_FILTERS,
         call_cycles = settings.call_cycles,
         both = settings.repeats * 2,
+        settle = crate::measure::PAUSE_SETTLE,
         background = settings.background,
         call_interval = settings.call_interval,
         concurrency = settings.concurrency,
@@ -575,5 +606,71 @@ mod tests {
             "{again}"
         );
         assert!(again.ends_with("## Profile\nnotes\n"), "{again}");
+    }
+
+    fn cpu(ms: f64) -> Option<Cpu> {
+        Some(Cpu {
+            client: ms / 1e3,
+            ..Cpu::default()
+        })
+    }
+
+    fn row(ms: f64, paired: &[f64]) -> SubjectResult {
+        SubjectResult {
+            cpu: cpu(ms),
+            paired: paired.to_vec(),
+            ..SubjectResult::default()
+        }
+    }
+
+    fn guests(bare_ms: f64, rows: Vec<(Subject, SubjectResult)>) -> ScenarioResult {
+        ScenarioResult {
+            scenario: Scenario {
+                label: "10 guests".into(),
+                uri: "qemu:///system".into(),
+                same_groups: true,
+                expected: Default::default(),
+                total_domains: 10,
+            },
+            bare: Bare {
+                cpu: cpu(bare_ms),
+                ..Bare::default()
+            },
+            subjects: rows,
+        }
+    }
+
+    #[test]
+    fn the_cpu_targets_use_the_paired_figures_when_every_row_has_them() {
+        // against the reference row ours is 1.2 x virsh and above the Debian exporter, but
+        // each in the minutes it ran: ours 1.05 x, Debian's 1.30 x
+        let s = guests(
+            10.0,
+            vec![
+                (Subject::Ours, row(12.0, &[1.2, 1.05, 1.0])),
+                (Subject::Debian, row(11.0, &[1.3, 1.4, 1.3])),
+            ],
+        );
+        let t = targets(&s, Subject::Ours);
+        assert_eq!(t[0], Some(true), "paired 1.05 is within 1.1 x");
+        assert_eq!(t[1], Some(true), "paired 1.05 is below the peer's 1.30");
+        let table = table(&[s]);
+        assert!(table.contains("| 1.05 (1.20) |"), "{table}");
+
+        // one peer without pairs: the absolute figures decide "below every peer"
+        let s = guests(
+            10.0,
+            vec![
+                (Subject::Ours, row(12.0, &[1.05])),
+                (Subject::Debian, row(11.0, &[])),
+            ],
+        );
+        let t = targets(&s, Subject::Ours);
+        assert_eq!(t[0], Some(true));
+        assert_eq!(t[1], Some(false), "12 ms is not below 11 ms");
+
+        // no pairs at all: against the reference row
+        let s = guests(10.0, vec![(Subject::Ours, row(12.0, &[]))]);
+        assert_eq!(targets(&s, Subject::Ours)[0], Some(false), "1.2 x");
     }
 }
