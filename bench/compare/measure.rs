@@ -312,16 +312,16 @@ impl Ctx<'_> {
     }
 
     /// Runs `f` with the exporter stopped (SIGSTOP; not the Debian exporter, idle between
-    /// scrapes), once a call it still had in flight has had time to finish.
-    fn paused<T>(&self, running: &Running, f: impl FnOnce() -> T) -> T {
-        let stopped = running.subject.cycles() != Cycles::PerScrape;
-        if stopped {
-            signal(running.pid(), "STOP");
-            sleep(PAUSE_SETTLE);
+    /// scrapes), once a call it still had in flight has had `settle` to finish.
+    fn paused<T>(&self, running: Option<&Running>, settle: Duration, f: impl FnOnce() -> T) -> T {
+        let stopped = running.filter(|r| r.subject.cycles() != Cycles::PerScrape);
+        if let Some(r) = stopped {
+            signal(r.pid(), "STOP");
+            sleep(settle);
         }
         let out = f();
-        if stopped {
-            signal(running.pid(), "CONT");
+        if let Some(r) = stopped {
+            signal(r.pid(), "CONT");
         }
         out
     }
@@ -338,21 +338,12 @@ impl Ctx<'_> {
     /// (SIGSTOP) or idle: what other users of the host cost it. A stopped exporter may have a
     /// call in flight, which libvirtd still completes: the measurement starts `settle` later.
     fn background(&self, running: Option<&Running>, settle: Duration) -> f64 {
-        let Some(pid) = self.libvirtd else { return 0.0 };
-        let stopped = running.filter(|r| r.subject.cycles() != Cycles::PerScrape);
-        if let Some(r) = stopped {
-            signal(r.pid(), "STOP");
-            sleep(settle);
+        if self.libvirtd.is_none() {
+            return 0.0;
         }
-        let started = Instant::now();
-        let a = CpuSample::take(&[pid]);
-        sleep(self.settings.background);
-        let b = CpuSample::take(&[pid]);
-        let rate = b.seconds_since(&a) / started.elapsed().as_secs_f64();
-        if let Some(r) = stopped {
-            signal(r.pid(), "CONT");
-        }
-        rate
+        self.paused(running, settle, || {
+            background(&self.daemon(), self.settings.background)
+        })
     }
 
     /// Polls the collections counter every `poll` until it moves; returns the new value.
@@ -380,7 +371,7 @@ impl Ctx<'_> {
     fn cpu_window(&self, running: &Running, interval: Duration) -> anyhow::Result<Cpu> {
         let k = self.settings.collections as i64;
         let own = [running.pid()];
-        let daemon: Vec<u32> = self.libvirtd.into_iter().collect();
+        let daemon = self.daemon();
         let limit = Instant::now() + Duration::from_secs(300);
         let late = || -> anyhow::Result<()> {
             if Instant::now() > limit {
@@ -532,7 +523,7 @@ impl Ctx<'_> {
             expo::label_values(text, subject.domain_label()).contains(first)
         })?;
         sleep(self.settings.idle_settle());
-        let daemon: Vec<u32> = self.libvirtd.into_iter().collect();
+        let daemon = self.daemon();
         idle_window(
             running.pid(),
             &daemon,
@@ -762,7 +753,7 @@ fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Resul
     let mut references = Vec::new();
     let mut reference = |running: &Running, problems: &mut Vec<String>| {
         if let Some(v) = virsh.as_mut() {
-            let cpu = ctx.paused(running, || {
+            let cpu = ctx.paused(Some(running), PAUSE_SETTLE, || {
                 virsh_window(v, &ctx.daemon(), ctx.settings, &VIRSH_GROUPS.join(" "))
             });
             match &cpu {

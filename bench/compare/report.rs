@@ -162,10 +162,15 @@ fn rss_limit(expected: usize) -> f64 {
 /// A row's CPU against bare `virsh domstats`: the median of its windows' ratios to the virsh
 /// windows run around each (guest scenarios), else against the reference row.
 fn ratio(s: &ScenarioResult, r: &SubjectResult) -> Option<f64> {
-    r.paired_ratio().or_else(|| match (r.cpu, s.bare.cpu) {
+    r.paired_ratio().or_else(|| reference_ratio(s, r))
+}
+
+/// A row's median window against the reference row.
+fn reference_ratio(s: &ScenarioResult, r: &SubjectResult) -> Option<f64> {
+    match (r.cpu, s.bare.cpu) {
         (Some(c), Some(b)) if b.total() > 0.0 => Some(c.total() / b.total()),
         _ => None,
-    })
+    }
 }
 
 /// Whether a row is this exporter's (default groups, or the peers' statistics).
@@ -272,12 +277,10 @@ pub fn table(results: &[ScenarioResult]) -> String {
             " |".repeat(TARGETS.len())
         );
         for (subject, r) in &s.subjects {
-            let ratio = match (ratio(s, r), r.paired_ratio(), r.cpu, s.bare.cpu) {
-                (Some(p), Some(_), Some(c), Some(b)) if b.total() > 0.0 => {
-                    format!("{p:.2} ({:.2})", c.total() / b.total())
-                }
-                (Some(x), ..) => format!("{x:.2}"),
-                _ => "—".into(),
+            let ratio = match (r.paired_ratio(), reference_ratio(s, r)) {
+                (Some(p), Some(x)) => format!("{p:.2} ({x:.2})"),
+                (Some(x), None) | (None, Some(x)) => format!("{x:.2}"),
+                (None, None) => "—".into(),
             };
             let lp = r.load_prometheus.as_ref();
             let lq = r.load_plain.as_ref();

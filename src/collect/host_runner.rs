@@ -284,6 +284,13 @@ mod tests {
         }
     }
 
+    fn one_collector(slot: Arc<Slot>) -> HostResults {
+        HostResults {
+            slots: vec![slot],
+            ..Default::default()
+        }
+    }
+
     fn filled(results: &HostResults) -> Snapshot {
         let mut snapshot = Snapshot::default();
         results.fill(&mut snapshot);
@@ -294,10 +301,7 @@ mod tests {
     fn nothing_is_reported_before_the_first_run_finishes() {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
         s.begin();
-        let results = HostResults {
-            slots: vec![s],
-            ..Default::default()
-        };
+        let results = one_collector(s);
         let snapshot = filled(&results);
         assert!(snapshot.collectors.is_empty());
         assert_eq!(snapshot.host, HostStats::default());
@@ -308,10 +312,7 @@ mod tests {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
         s.finish(true, Duration::from_millis(5), pools(&["a"]));
         s.finish(false, Duration::from_millis(7), HostStats::default());
-        let snapshot = filled(&HostResults {
-            slots: vec![s],
-            ..Default::default()
-        });
+        let snapshot = filled(&one_collector(s));
         assert_eq!(snapshot.host, pools(&["a"]));
         assert_eq!(
             snapshot.collectors,
@@ -328,14 +329,7 @@ mod tests {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_secs(180)));
         s.finish(true, Duration::ZERO, pools(&["a", "b"]));
         s.finish(false, Duration::ZERO, pools(&["b"]));
-        assert_eq!(
-            filled(&HostResults {
-                slots: vec![s],
-                ..Default::default()
-            })
-            .host,
-            pools(&["b"])
-        );
+        assert_eq!(filled(&one_collector(s)).host, pools(&["b"]));
     }
 
     #[test]
@@ -344,10 +338,7 @@ mod tests {
         s.finish(true, Duration::ZERO, pools(&["a"]));
         s.begin();
         thread::sleep(Duration::from_millis(20));
-        let snapshot = filled(&HostResults {
-            slots: vec![s],
-            ..Default::default()
-        });
+        let snapshot = filled(&one_collector(s));
         assert_eq!(snapshot.host, pools(&["a"]));
         assert!(!snapshot.collectors[0].success);
         assert!(snapshot.collectors[0].duration >= Duration::from_millis(20));
@@ -358,10 +349,7 @@ mod tests {
         let s = Arc::new(slot(Duration::from_secs(60), Duration::from_millis(1)));
         s.finish(true, Duration::ZERO, pools(&["a"]));
         thread::sleep(Duration::from_millis(20));
-        let snapshot = filled(&HostResults {
-            slots: vec![s],
-            ..Default::default()
-        });
+        let snapshot = filled(&one_collector(s));
         assert_eq!(snapshot.host, HostStats::default());
         assert!(snapshot.collectors[0].success);
     }
