@@ -1,7 +1,8 @@
 //! libvirt-exporter: a Prometheus exporter for libvirt hosts.
 //!
 //! The pipeline, one module per stage: [`libvirt`] (the FFI boundary) → [`collect`] (the
-//! collection loop and one collector per statistics group) → [`snapshot`] (plain data) →
+//! collection engine and one module per statistics group: its libvirt calls, decoding and
+//! metric families, described with [`family`]) → [`snapshot`] (plain data) →
 //! [`encode`] (Prometheus text and OpenMetrics) → [`exposition`] (the published bytes) →
 //! [`http`] (the server).
 #![deny(unsafe_code)]
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod collect;
 pub mod encode;
 pub mod exposition;
+pub mod family;
 pub mod http;
 pub mod libvirt;
 pub mod process;

@@ -1,8 +1,38 @@
 //! The `balloon` group: balloon size and the guest's own memory statistics, in bytes.
 
 use super::{fields::kib_to_bytes, DomainCollector, FallbackContext, Fields};
+use crate::family::{catalogue, emit_per_domain, family, Family, Kind, Sink};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{BalloonStats, DomainStats};
+use std::fmt;
+
+use Kind::{Counter, Gauge};
+
+const FAMILIES: &[Family<DomainStats>] = &[
+    family!("libvirt_domain_info_maximum_memory_bytes", Gauge, "Maximum memory of the domain, in bytes.", |d: DomainStats| d.info.maximum_memory_bytes),
+    family!("libvirt_domain_info_memory_usage_bytes", Gauge, "Memory currently given to the domain (balloon size), in bytes.", |d: DomainStats| d.info.memory_bytes),
+    family!("libvirt_domain_memory_stats_current_balloon_bytes", Gauge, "Current balloon size, in bytes.", |d: DomainStats| d.balloon.current_bytes),
+    family!("libvirt_domain_memory_stats_maximum_bytes", Gauge, "Maximum balloon size, in bytes.", |d: DomainStats| d.balloon.maximum_bytes),
+    family!("libvirt_domain_memory_stats_swap_in_bytes", Gauge, "Memory swapped in by the guest since boot, in bytes (reported by the guest).", |d: DomainStats| d.balloon.swap_in_bytes),
+    family!("libvirt_domain_memory_stats_swap_out_bytes", Gauge, "Memory swapped out by the guest since boot, in bytes (reported by the guest).", |d: DomainStats| d.balloon.swap_out_bytes),
+    family!("libvirt_domain_memory_stats_major_fault", Counter, "Major page faults in the guest (reported by the guest).", |d: DomainStats| d.balloon.major_faults),
+    family!("libvirt_domain_memory_stats_minor_fault", Counter, "Minor page faults in the guest (reported by the guest).", |d: DomainStats| d.balloon.minor_faults),
+    family!("libvirt_domain_memory_stats_unused_bytes", Gauge, "Memory the guest leaves unused, in bytes (reported by the guest).", |d: DomainStats| d.balloon.unused_bytes),
+    family!("libvirt_domain_memory_stats_available_bytes", Gauge, "Memory the guest sees as usable in total, in bytes (reported by the guest).", |d: DomainStats| d.balloon.available_bytes),
+    family!("libvirt_domain_memory_stats_usable_bytes", Gauge, "Memory the guest could use without swapping, in bytes (reported by the guest).", |d: DomainStats| d.balloon.usable_bytes),
+    family!("libvirt_domain_memory_stats_rss_bytes", Gauge, "Resident memory of the domain's process on the host, in bytes.", |d: DomainStats| d.balloon.rss_bytes),
+    family!("libvirt_domain_memory_stats_disk_caches_bytes", Gauge, "Guest memory used for disk caches that can be reclaimed, in bytes.", |d: DomainStats| d.balloon.disk_caches_bytes),
+    family!("libvirt_domain_memory_stats_hugetlb_pgalloc", Counter, "Successful huge page allocations in the guest.", |d: DomainStats| d.balloon.hugetlb_pgalloc),
+    family!("libvirt_domain_memory_stats_hugetlb_pgfail", Counter, "Failed huge page allocations in the guest.", |d: DomainStats| d.balloon.hugetlb_pgfail),
+    family!("libvirt_domain_memory_stats_last_update_timestamp_seconds", Gauge, "When the guest last updated its memory statistics, as a Unix timestamp.", |d: DomainStats| d.balloon.last_update_seconds),
+    family!("libvirt_domain_memory_stats_used_percent", Gauge, "Share of the guest's available memory in use ((available - usable) / available), in percent.", |d: DomainStats| used_percent(d)),
+];
+
+fn used_percent(d: &DomainStats) -> Option<f64> {
+    let available = d.balloon.available_bytes? as f64;
+    let usable = d.balloon.usable_bytes? as f64;
+    (available > 0.0).then(|| (available - usable) / available * 100.0)
+}
 
 pub struct Balloon;
 
@@ -50,6 +80,12 @@ impl DomainCollector for Balloon {
         out.info.maximum_memory_bytes = out.balloon.maximum_bytes;
         out.info.memory_bytes = out.balloon.current_bytes;
         Ok(())
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        catalogue(FAMILIES).collect()
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        emit_per_domain(sink, FAMILIES, domains)
     }
 }
 

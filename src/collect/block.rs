@@ -1,8 +1,95 @@
 //! The `block` group: per-disk I/O counters and sizes.
 
 use super::{fields::non_negative, DomainCollector, FallbackContext, Fields};
+use crate::family::{
+    catalogue, device_labels, emit, emit_family, family, opt, Family, Kind, Sink, Value,
+};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{BlockStats, DomainStats};
+use std::fmt;
+
+use Kind::{Counter, Gauge};
+
+const FAMILIES: &[Family<BlockStats>] = &[
+    family!(
+        "libvirt_domain_block_stats_read_requests",
+        Counter,
+        "Read requests of the disk.",
+        |b: BlockStats| b.read_requests
+    ),
+    family!(
+        "libvirt_domain_block_stats_read_bytes",
+        Counter,
+        "Bytes read from the disk.",
+        |b: BlockStats| b.read_bytes
+    ),
+    family!(
+        "libvirt_domain_block_stats_read_time_seconds",
+        Counter,
+        "Time spent reading from the disk, in seconds.",
+        |b: BlockStats| b.read_seconds
+    ),
+    family!(
+        "libvirt_domain_block_stats_write_requests",
+        Counter,
+        "Write requests of the disk.",
+        |b: BlockStats| b.write_requests
+    ),
+    family!(
+        "libvirt_domain_block_stats_write_bytes",
+        Counter,
+        "Bytes written to the disk.",
+        |b: BlockStats| b.write_bytes
+    ),
+    family!(
+        "libvirt_domain_block_stats_write_time_seconds",
+        Counter,
+        "Time spent writing to the disk, in seconds.",
+        |b: BlockStats| b.write_seconds
+    ),
+    family!(
+        "libvirt_domain_block_stats_flush_requests",
+        Counter,
+        "Flush requests of the disk.",
+        |b: BlockStats| b.flush_requests
+    ),
+    family!(
+        "libvirt_domain_block_stats_flush_time_seconds",
+        Counter,
+        "Time spent flushing the disk, in seconds.",
+        |b: BlockStats| b.flush_seconds
+    ),
+    family!(
+        "libvirt_domain_block_stats_errors",
+        Counter,
+        "I/O errors of the disk (Xen only).",
+        |b: BlockStats| b.errors
+    ),
+    family!(
+        "libvirt_domain_block_stats_capacity_bytes",
+        Gauge,
+        "Size of the disk as the guest sees it, in bytes.",
+        |b: BlockStats| b.capacity_bytes
+    ),
+    family!(
+        "libvirt_domain_block_stats_allocation_bytes",
+        Gauge,
+        "Highest offset written in the disk's image, in bytes.",
+        |b: BlockStats| b.allocation_bytes
+    ),
+    family!(
+        "libvirt_domain_block_stats_physical_bytes",
+        Gauge,
+        "Size of the disk's image on the host, in bytes.",
+        |b: BlockStats| b.physical_bytes
+    ),
+    family!(
+        "libvirt_domain_block_stats_threshold_bytes",
+        Gauge,
+        "Write threshold set on the disk, in bytes.",
+        |b: BlockStats| b.threshold_bytes
+    ),
+];
 
 pub struct Block;
 
@@ -64,6 +151,38 @@ impl DomainCollector for Block {
                 b.physical_bytes = Some(info.physical);
             }
             out.blocks.push(b);
+        }
+        Ok(())
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        let mut all = vec![("libvirt_domain_block_stats", Kind::Info)];
+        all.extend(catalogue(FAMILIES));
+        all
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        emit(
+            sink,
+            "libvirt_domain_block_stats",
+            Kind::Info,
+            "Attributes of the domain's disk: source, bus, image format and disk type.",
+            domains.iter().flat_map(|&d| {
+                d.blocks.iter().map(move |b| {
+                    let mut labels = device_labels(d, &b.target_device);
+                    labels.push(("source_file", opt(&b.source_file)));
+                    labels.push(("target_bus", opt(&b.bus)));
+                    labels.push(("driver_type", opt(&b.driver_type)));
+                    labels.push(("disk_type", opt(&b.disk_type)));
+                    (labels, Value::Int(1))
+                })
+            }),
+        )?;
+        for f in FAMILIES {
+            let items = domains.iter().flat_map(|&d| {
+                d.blocks
+                    .iter()
+                    .map(move |b| (device_labels(d, &b.target_device), b))
+            });
+            emit_family(sink, f, items)?;
         }
         Ok(())
     }

@@ -3,10 +3,21 @@
 //! start time and period, which mean nothing: only the status is kept.
 
 use super::{DomainCollector, FallbackContext, Fields};
+use crate::family::{catalogue, emit, emit_per_domain, family, Family, Kind, Sink, Value};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{DirtyRateStats, DomainStats};
+use std::fmt;
+
+use Kind::Gauge;
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+const FAMILIES: &[Family<DomainStats>] = &[
+    family!("libvirt_domain_dirty_rate_bytes_per_second", Gauge, "Rate at which the guest dirties memory, from the last calculation, in bytes per second.", |d: DomainStats| d.dirty_rate.bytes_per_second),
+    family!("libvirt_domain_dirty_rate_calc_status", Gauge, "State of the last dirty rate calculation (0 unstarted, 1 measuring, 2 measured).", |d: DomainStats| d.dirty_rate.calc_status),
+    family!("libvirt_domain_dirty_rate_calc_start_time_seconds", Gauge, "When the last dirty rate calculation started, on the host's monotonic clock (seconds since the host booted, not a Unix time).", |d: DomainStats| d.dirty_rate.calc_start_time_seconds),
+    family!("libvirt_domain_dirty_rate_calc_period_seconds", Gauge, "Length of the last dirty rate calculation, in seconds.", |d: DomainStats| d.dirty_rate.calc_period_seconds),
+];
 
 pub struct DirtyRate;
 
@@ -42,6 +53,29 @@ impl DomainCollector for DirtyRate {
     }
     fn fallback(&self, _: &FallbackContext, _: &mut DomainStats) -> Result<(), LibvirtError> {
         Ok(())
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        let mut all: Vec<_> = catalogue(FAMILIES).collect();
+        all.push(("libvirt_domain_vcpu_dirty_rate_bytes_per_second", Gauge));
+        all
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        emit_per_domain(sink, FAMILIES, domains)?;
+        emit(
+            sink,
+            "libvirt_domain_vcpu_dirty_rate_bytes_per_second",
+            Gauge,
+            "Rate at which the vCPU dirties memory, from the last calculation, in bytes per second.",
+            domains.iter().flat_map(|d| {
+                d.dirty_rate
+                    .vcpu_bytes_per_second
+                    .iter()
+                    .map(move |(i, rate)| {
+                        let labels = vec![("domain", d.name.clone()), ("vcpu", i.to_string())];
+                        (labels, Value::Float(*rate))
+                    })
+            }),
+        )
     }
 }
 

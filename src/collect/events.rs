@@ -1,6 +1,6 @@
 //! Counts lifecycle events from the libvirt event thread into per-domain and host counters.
 
-use crate::encode::states::event_kinds;
+use crate::libvirt::states::event_kinds;
 use crate::libvirt::LifecycleEvent;
 use crate::snapshot::{DomainEvents, DomainStats, EventKind, EventStats};
 use std::collections::{BTreeMap, HashMap};

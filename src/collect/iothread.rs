@@ -1,9 +1,34 @@
 //! The opt-in `iothread` group: polling parameters of each I/O thread.
 
 use super::{DomainCollector, FallbackContext, Fields};
+use crate::family::{catalogue, emit_family, family, Family, Kind, Sink};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{DomainStats, IoThreadStats};
 use std::collections::BTreeSet;
+use std::fmt;
+
+use Kind::Gauge;
+
+const FAMILIES: &[Family<IoThreadStats>] = &[
+    family!(
+        "libvirt_domain_iothread_poll_max_seconds",
+        Gauge,
+        "Longest time the I/O thread polls before sleeping, in seconds.",
+        |t: IoThreadStats| t.poll_max_seconds
+    ),
+    family!(
+        "libvirt_domain_iothread_poll_grow",
+        Gauge,
+        "Factor by which the I/O thread's polling time grows.",
+        |t: IoThreadStats| t.poll_grow
+    ),
+    family!(
+        "libvirt_domain_iothread_poll_shrink",
+        Gauge,
+        "Divisor by which the I/O thread's polling time shrinks.",
+        |t: IoThreadStats| t.poll_shrink
+    ),
+];
 
 pub struct IoThread;
 
@@ -37,6 +62,21 @@ impl DomainCollector for IoThread {
         true
     }
     fn fallback(&self, _: &FallbackContext, _: &mut DomainStats) -> Result<(), LibvirtError> {
+        Ok(())
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        catalogue(FAMILIES).collect()
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        for f in FAMILIES {
+            let items = domains.iter().flat_map(|&d| {
+                d.iothreads.iter().map(move |t| {
+                    let labels = vec![("domain", d.name.clone()), ("iothread", t.id.to_string())];
+                    (labels, t)
+                })
+            });
+            emit_family(sink, f, items)?;
+        }
         Ok(())
     }
 }

@@ -1,4 +1,6 @@
-//! Collection: the loop that drives libvirt, and one collector per statistics group.
+//! Collection: the loop that drives libvirt, and one module per statistics group, which
+//! owns what it asks libvirt for, how it decodes the answer and its metric families. The
+//! group registry (`registry`) is the one list of groups.
 //!
 //! Every domain collector reads one `virConnectGetAllDomainStats` group. When the driver's
 //! bulk call lacks that group (decided once per connection), the same collector fills the
@@ -27,20 +29,24 @@ mod node;
 pub mod options;
 mod perf;
 mod pool;
+pub mod registry;
 pub mod scheduler;
 pub mod shared_connection;
 mod state;
 pub mod stop;
 mod vcpu;
-mod vm;
+pub mod vm;
 mod volume;
 
 pub use fields::Fields;
+pub use registry::{all_domain_collectors, all_host_collectors};
 
+use crate::family::{Kind, Sink};
 use crate::libvirt::domain_xml::DomainXml;
 use crate::libvirt::{Connection, Domain, DomainInfoRaw, LibvirtError};
 use crate::snapshot::{DomainStats, HostStats, JobStats};
 use std::cell::{Cell, OnceCell};
+use std::fmt;
 use std::time::Duration;
 
 /// One statistics group of domains.
@@ -60,6 +66,15 @@ pub trait DomainCollector: Send + Sync {
     fn decode(&self, fields: &Fields, out: &mut DomainStats) -> bool;
     /// Fills `out` through per-domain calls, for drivers whose bulk call lacks the group.
     fn fallback(&self, ctx: &FallbackContext, out: &mut DomainStats) -> Result<(), LibvirtError>;
+    /// Every family this group can write, as (name without `_total`/`_info`, type).
+    fn families(&self) -> Vec<(&'static str, Kind)>;
+    /// Writes this group's per-domain series of `domains` (those the series cap lets through).
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result;
+    /// Writes this group's series about all domains together (counts), which the series cap
+    /// never leaves out.
+    fn encode_totals(&self, _sink: &mut dyn Sink, _all: &[DomainStats]) -> fmt::Result {
+        Ok(())
+    }
 }
 
 /// What a per-domain fallback may use: the domain, its parsed XML and its (memoised) info.
@@ -102,23 +117,6 @@ impl<'a> FallbackContext<'a> {
     }
 }
 
-/// Every domain collector this exporter has, in output order.
-pub fn all_domain_collectors() -> Vec<Box<dyn DomainCollector>> {
-    vec![
-        Box::new(state::State),
-        Box::new(cpu::Cpu),
-        Box::new(balloon::Balloon),
-        Box::new(vcpu::Vcpu),
-        Box::new(interface::Interface),
-        Box::new(block::Block),
-        Box::new(perf::Perf),
-        Box::new(iothread::IoThread),
-        Box::new(dirtyrate::DirtyRate),
-        Box::new(vm::Vm),
-        Box::new(job::Job),
-    ]
-}
-
 /// One host-level group: storage pools, volumes, virtual networks or the node.
 pub trait HostCollector: Send + Sync {
     /// The name used in `--collector.<name>` and in the collector metrics.
@@ -134,6 +132,15 @@ pub trait HostCollector: Send + Sync {
     /// Fills this collector's part of `out`. An error marks the collector failed for this
     /// run; what it filled before the error is still published.
     fn collect(&self, conn: &Connection, out: &mut HostStats) -> Result<(), LibvirtError>;
+    /// Every family this group can write, as (name without `_total`/`_info`, type); none
+    /// for a collector that only fills data another group writes.
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        Vec::new()
+    }
+    /// Writes this group's series from `host`.
+    fn encode(&self, _sink: &mut dyn Sink, _host: &HostStats) -> fmt::Result {
+        Ok(())
+    }
 }
 
 /// Settings of the host collectors.
@@ -156,18 +163,4 @@ impl Default for HostOptions {
             volume_interval: DEFAULT_VOLUME_INTERVAL,
         }
     }
-}
-
-/// Every host collector this exporter has, in output order.
-pub fn all_host_collectors(options: &HostOptions) -> Vec<Box<dyn HostCollector>> {
-    vec![
-        Box::new(pool::Pool {
-            refresh: options.pool_refresh,
-        }),
-        Box::new(volume::Volume {
-            interval: options.volume_interval,
-        }),
-        Box::new(network::Network),
-        Box::new(node::Node),
-    ]
 }

@@ -4,8 +4,10 @@
 //! cpu_cycles`); there is no per-domain fallback.
 
 use super::{DomainCollector, FallbackContext, Fields};
+use crate::family::{emit, Kind, Sink, Value};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::DomainStats;
+use std::fmt;
 
 pub struct Perf;
 
@@ -28,5 +30,22 @@ impl DomainCollector for Perf {
     }
     fn fallback(&self, _: &FallbackContext, _: &mut DomainStats) -> Result<(), LibvirtError> {
         Ok(())
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        vec![("libvirt_domain_perf_events", Kind::Counter)]
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        emit(
+            sink,
+            "libvirt_domain_perf_events",
+            Kind::Counter,
+            "Perf events counted for the domain, by event (only events enabled on the domain).",
+            domains.iter().flat_map(|d| {
+                d.perf.iter().map(move |(event, count)| {
+                    let labels = vec![("domain", d.name.clone()), ("event", event.clone())];
+                    (labels, Value::Int(*count))
+                })
+            }),
+        )
     }
 }

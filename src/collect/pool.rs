@@ -2,12 +2,55 @@
 //! optionally after asking libvirt to rescan each active pool (`--collector.pool.refresh`).
 
 use super::HostCollector;
+use crate::family::{
+    catalogue, emit, emit_family, family, opt, yes_no, Family, Kind, Labels, Sink, Value,
+};
 use crate::libvirt::host_xml::PoolXml;
 use crate::libvirt::{Connection, LibvirtError, StoragePool};
 use crate::snapshot::{HostStats, PoolStats};
+use std::fmt;
+
+use Kind::{Gauge, Info};
 
 /// `virStoragePoolState` values whose sizes libvirt keeps up to date (running, degraded).
 const STATES_WITH_SIZES: [u32; 2] = [2, 3];
+
+const FAMILIES: &[Family<PoolStats>] = &[
+    family!("libvirt_storage_pool_state", Gauge, "State of the storage pool (0 inactive, 1 building, 2 running, 3 degraded, 4 inaccessible).", |p: PoolStats| p.state),
+    family!("libvirt_storage_pool_capacity_bytes", Gauge, "Size of the running storage pool, in bytes.", |p: PoolStats| p.capacity_bytes),
+    family!("libvirt_storage_pool_allocation_bytes", Gauge, "Bytes allocated in the running storage pool.", |p: PoolStats| p.allocation_bytes),
+    family!("libvirt_storage_pool_available_bytes", Gauge, "Free space left in the running storage pool, in bytes.", |p: PoolStats| p.available_bytes),
+];
+
+fn info(labels: Labels) -> (Labels, Value) {
+    (labels, Value::Int(1))
+}
+
+fn encode_pools(sink: &mut dyn Sink, pools: &[PoolStats]) -> fmt::Result {
+    emit(
+        sink,
+        "libvirt_storage_pool",
+        Info,
+        "Attributes of the storage pool: UUID, type, target path, persistence, autostart.",
+        pools.iter().map(|p| {
+            info(vec![
+                ("storage_pool", p.name.clone()),
+                ("uuid", p.uuid.clone()),
+                ("type", opt(&p.pool_type)),
+                ("path", opt(&p.path)),
+                ("persistent", yes_no(p.persistent)),
+                ("autostart", yes_no(p.autostart)),
+            ])
+        }),
+    )?;
+    for f in FAMILIES {
+        let items = pools
+            .iter()
+            .map(|p| (vec![("storage_pool", p.name.clone())], p));
+        emit_family(sink, f, items)?;
+    }
+    Ok(())
+}
 
 pub struct Pool {
     /// Call `virStoragePoolRefresh` on every active pool before reading it.
@@ -33,6 +76,14 @@ impl HostCollector for Pool {
         }
         out.pools.sort_by(|a, b| a.name.cmp(&b.name));
         first_error.map_or(Ok(()), Err)
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        let mut all = vec![("libvirt_storage_pool", Info)];
+        all.extend(catalogue(FAMILIES));
+        all
+    }
+    fn encode(&self, sink: &mut dyn Sink, host: &HostStats) -> fmt::Result {
+        encode_pools(sink, &host.pools)
     }
 }
 

@@ -2,8 +2,88 @@
 //! (or their sums per domain, see [`fold_per_domain`]).
 
 use super::{fields::ns_to_seconds, DomainCollector, FallbackContext, Fields};
+use crate::family::{catalogue, emit_family, emit_per_domain, family, Family, Kind, Sink};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{DomainStats, KvmStat, KvmValue, Vcpu as VcpuSample, VcpuTotals};
+use std::fmt;
+
+use Kind::{Counter, Gauge};
+
+const FAMILIES: &[Family<DomainStats>] = &[
+    family!(
+        "libvirt_domain_info_virtual_cpus",
+        Gauge,
+        "Number of virtual CPUs of the domain.",
+        |d: DomainStats| d.info.virtual_cpus
+    ),
+    family!(
+        "libvirt_domain_vcpu_current",
+        Gauge,
+        "Number of vCPUs currently online.",
+        |d: DomainStats| d.vcpu.current
+    ),
+    family!(
+        "libvirt_domain_vcpu_maximum",
+        Gauge,
+        "Maximum number of vCPUs the domain may have.",
+        |d: DomainStats| d.vcpu.maximum
+    ),
+];
+
+const PER_VCPU_FAMILIES: &[Family<VcpuSample>] = &[
+    family!(
+        "libvirt_domain_vcpu_state",
+        Gauge,
+        "State of the vCPU (0 offline, 1 running, 2 blocked).",
+        |v: VcpuSample| v.state
+    ),
+    family!(
+        "libvirt_domain_vcpu_time_seconds",
+        Counter,
+        "CPU time used by the vCPU, in seconds.",
+        |v: VcpuSample| v.time_seconds
+    ),
+    family!(
+        "libvirt_domain_vcpu_wait_seconds",
+        Counter,
+        "Time the vCPU spent waiting on I/O, in seconds.",
+        |v: VcpuSample| v.wait_seconds
+    ),
+    family!(
+        "libvirt_domain_vcpu_delay_seconds",
+        Counter,
+        "Time the vCPU was runnable but waited for a host CPU (steal), in seconds.",
+        |v: VcpuSample| v.delay_seconds
+    ),
+    family!(
+        "libvirt_domain_vcpu_cpu",
+        Gauge,
+        "Host CPU the vCPU last ran on.",
+        |v: VcpuSample| v.physical_cpu.and_then(|c| u32::try_from(c).ok())
+    ),
+];
+
+/// Per-vCPU times summed per domain (`--collector.vcpu.per-domain`).
+const TOTAL_FAMILIES: &[Family<DomainStats>] = &[
+    family!(
+        "libvirt_domain_vcpus_time_seconds",
+        Counter,
+        "CPU time used by all vCPUs of the domain together, in seconds.",
+        |d: DomainStats| d.vcpu.totals.as_ref().and_then(|t| t.time_seconds)
+    ),
+    family!(
+        "libvirt_domain_vcpus_wait_seconds",
+        Counter,
+        "Time all vCPUs of the domain together spent waiting on I/O, in seconds.",
+        |d: DomainStats| d.vcpu.totals.as_ref().and_then(|t| t.wait_seconds)
+    ),
+    family!(
+        "libvirt_domain_vcpus_delay_seconds",
+        Counter,
+        "Time all vCPUs of the domain together were runnable but waited for a host CPU (steal), in seconds.",
+        |d: DomainStats| d.vcpu.totals.as_ref().and_then(|t| t.delay_seconds)
+    ),
+];
 
 pub struct Vcpu;
 
@@ -56,6 +136,26 @@ impl DomainCollector for Vcpu {
                     physical_cpu: (raw.cpu >= 0).then_some(raw.cpu),
                 })
                 .collect();
+        }
+        Ok(())
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        catalogue(FAMILIES)
+            .chain(catalogue(TOTAL_FAMILIES))
+            .chain(catalogue(PER_VCPU_FAMILIES))
+            .collect()
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        emit_per_domain(sink, FAMILIES, domains)?;
+        emit_per_domain(sink, TOTAL_FAMILIES, domains)?;
+        for f in PER_VCPU_FAMILIES {
+            let items = domains.iter().flat_map(|&d| {
+                d.vcpu.vcpus.iter().map(move |v| {
+                    let labels = vec![("domain", d.name.clone()), ("vcpu", v.index.to_string())];
+                    (labels, v)
+                })
+            });
+            emit_family(sink, f, items)?;
         }
         Ok(())
     }

@@ -5,10 +5,60 @@
 //! (`--collector.volume.interval`).
 
 use super::HostCollector;
+use crate::family::{catalogue, emit, emit_family, family, opt, Family, Kind, Labels, Sink, Value};
 use crate::libvirt::host_xml::VolumeXml;
 use crate::libvirt::{Connection, LibvirtError, StorageVolume};
 use crate::snapshot::{HostStats, VolumeStats};
+use std::fmt;
 use std::time::Duration;
+
+use Kind::{Gauge, Info};
+
+const FAMILIES: &[Family<VolumeStats>] = &[
+    family!(
+        "libvirt_storage_volume_capacity_bytes",
+        Gauge,
+        "Size of the volume as its users see it, in bytes.",
+        |v: VolumeStats| v.capacity_bytes
+    ),
+    family!(
+        "libvirt_storage_volume_allocation_bytes",
+        Gauge,
+        "Bytes allocated to the volume.",
+        |v: VolumeStats| v.allocation_bytes
+    ),
+    family!(
+        "libvirt_storage_volume_physical_bytes",
+        Gauge,
+        "Bytes the volume takes on its storage (file size of an image).",
+        |v: VolumeStats| v.physical_bytes
+    ),
+];
+
+fn info(labels: Labels) -> (Labels, Value) {
+    (labels, Value::Int(1))
+}
+
+fn encode_volumes(sink: &mut dyn Sink, volumes: &[VolumeStats]) -> fmt::Result {
+    let key = |v: &VolumeStats| vec![("storage_pool", v.pool.clone()), ("volume", v.name.clone())];
+    emit(
+        sink,
+        "libvirt_storage_volume",
+        Info,
+        "Attributes of the storage volume: type, path and image format.",
+        volumes.iter().map(|v| {
+            let mut labels = key(v);
+            labels.push(("type", opt(&v.volume_type)));
+            labels.push(("path", opt(&v.path)));
+            labels.push(("format", opt(&v.format)));
+            info(labels)
+        }),
+    )?;
+    for f in FAMILIES {
+        emit_family(sink, f, volumes.iter().map(|v| (key(v), v)))?;
+    }
+    Ok(())
+}
 
 pub struct Volume {
     pub interval: Duration,
@@ -53,6 +103,14 @@ impl HostCollector for Volume {
         out.volumes
             .sort_by(|a, b| (&a.pool, &a.name).cmp(&(&b.pool, &b.name)));
         first_error.map_or(Ok(()), Err)
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        let mut all = vec![("libvirt_storage_volume", Info)];
+        all.extend(catalogue(FAMILIES));
+        all
+    }
+    fn encode(&self, sink: &mut dyn Sink, host: &HostStats) -> fmt::Result {
+        encode_volumes(sink, &host.volumes)
     }
 }
 

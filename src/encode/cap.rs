@@ -4,7 +4,7 @@
 //! the host families and the domain counts are never left out, but they count towards the cap.
 
 use super::domain;
-use super::family::{emit, Kind, Labels, Sink, Value};
+use crate::family::{emit, Kind, Labels, Sink, Value};
 use crate::snapshot::Snapshot;
 use std::collections::HashMap;
 use std::fmt;

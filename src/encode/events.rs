@@ -1,7 +1,7 @@
 //! Lifecycle event families: counters per domain, event and detail, and host totals.
 
-use super::family::{emit, Kind, Value};
-use super::states::event_names;
+use crate::family::{emit, Kind, Value};
+use crate::libvirt::states::event_names;
 use crate::snapshot::EventStats;
 use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt;

@@ -1,7 +1,7 @@
 //! The exporter's own families: libvirt reachability, collector timings, build info,
 //! collection timestamps and process statistics.
 
-use super::family::{emit, Kind, Labels, Value};
+use crate::family::{emit, Kind, Labels, Value};
 use crate::snapshot::Snapshot;
 use prometheus_client::encoding::DescriptorEncoder;
 use std::fmt;

@@ -6,14 +6,12 @@ mod cap;
 mod domain;
 mod events;
 mod exporter;
-pub mod family;
 mod gzip_text;
 mod host;
-mod job;
-pub mod kvm;
-pub mod states;
 
+use crate::collect::registry::{groups, Group};
 use crate::exposition::{Exposition, Format};
+pub use crate::family;
 use crate::snapshot::Snapshot;
 use bytes::Bytes;
 use family::Kind;
@@ -117,21 +115,14 @@ fn finish(out: GzipText) -> Bytes {
     Bytes::from(out.finish().expect("gzip into memory"))
 }
 
-/// Every family the exporter can expose, as (exposed name, type), for docs and tests.
+/// Every family the exporter can expose, as (exposed name, type), for docs and tests: the
+/// exporter's own, then every group's from the registry.
 pub fn catalogue() -> Vec<(String, Kind)> {
     let mut all: Vec<(&str, Kind)> = exporter::FAMILIES.to_vec();
     all.extend(cap::FAMILIES.iter().copied());
-    all.extend(domain::OTHER_FAMILIES.iter().copied());
-    all.extend(kvm::FAMILIES.iter().copied());
+    all.extend(domain::FAMILIES.iter().copied());
     all.extend(events::FAMILIES.iter().copied());
-    all.extend(host::families());
-    all.extend(domain::DOMAIN_FAMILIES.iter().map(|f| (f.name, f.kind)));
-    all.extend(domain::VCPU_FAMILIES.iter().map(|f| (f.name, f.kind)));
-    all.extend(domain::BLOCK_FAMILIES.iter().map(|f| (f.name, f.kind)));
-    all.extend(domain::INTERFACE_FAMILIES.iter().map(|f| (f.name, f.kind)));
-    all.extend(domain::IOTHREAD_FAMILIES.iter().map(|f| (f.name, f.kind)));
-    all.extend(domain::VCPU_TOTAL_FAMILIES.iter().map(|f| (f.name, f.kind)));
-    all.extend(job::FAMILIES.iter().map(|f| (f.name, f.kind)));
+    all.extend(groups().iter().flat_map(Group::families));
     all.into_iter()
         .map(|(name, kind)| (family::exposed_name(name, kind), kind))
         .collect()

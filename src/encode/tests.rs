@@ -1,7 +1,8 @@
 //! Encoder tests on hand-built snapshots.
 
 use super::*;
-use crate::encode::{cap, kvm};
+use crate::collect::vm::pattern_of;
+use crate::encode::cap;
 use crate::snapshot::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
@@ -297,7 +298,7 @@ fn a_full_snapshot_exposes_exactly_the_catalogue() {
     // KVM families are named after the kernel's statistics: the catalogue has their patterns.
     let exposed: BTreeSet<String> = families(&text)
         .into_iter()
-        .map(|(n, _)| kvm::pattern_of(&n).unwrap_or(n))
+        .map(|(n, _)| pattern_of(&n).unwrap_or(n))
         .collect();
     let catalogue: BTreeSet<String> = catalogue().into_iter().map(|(n, _)| n).collect();
     assert_eq!(exposed, catalogue);

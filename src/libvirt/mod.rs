@@ -7,6 +7,7 @@ mod error;
 #[allow(unsafe_code)]
 mod ffi;
 pub mod host_xml;
+pub mod states;
 
 pub use error::LibvirtError;
 pub use ffi::{

@@ -1,8 +1,9 @@
 //! A metric family as data: name, type, help and how to read its value from a snapshot item.
 //!
-//! Families are declared in tables (see `domain.rs`, `exporter.rs`), so the encoder, the
-//! documentation test and the catalogue all read one list.
+//! Each statistics group declares its families in tables (see `collect/block.rs`), so the
+//! encoder, the documentation test, the series cap and the catalogue all read one list.
 
+use crate::snapshot::DomainStats;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use std::fmt;
@@ -48,11 +49,11 @@ impl From<bool> for Value {
 /// A table entry: `family!(name, kind, help, |item: Type| Option<value>)`.
 macro_rules! family {
     ($name:literal, $kind:expr, $help:literal, |$x:ident: $t:ty| $value:expr) => {
-        $crate::encode::family::Family::<$t> {
+        $crate::family::Family::<$t> {
             name: $name,
             kind: $kind,
             help: $help,
-            value: |$x: &$t| $value.map($crate::encode::family::Value::from),
+            value: |$x: &$t| $value.map($crate::family::Value::from),
         }
     };
 }
@@ -185,4 +186,44 @@ fn write_samples(
         }
     }
     Ok(())
+}
+
+/// The (name, type) of every family of a table, for the catalogue.
+pub fn catalogue<T>(table: &[Family<T>]) -> impl Iterator<Item = (&'static str, Kind)> + '_ {
+    table.iter().map(|f| (f.name, f.kind))
+}
+
+/// The labels of a series about a whole domain.
+pub fn domain_label(d: &DomainStats) -> Labels {
+    vec![("domain", d.name.clone())]
+}
+
+/// The labels of a series about one device (disk, NIC) of a domain.
+pub fn device_labels(d: &DomainStats, device: &str) -> Labels {
+    vec![
+        ("domain", d.name.clone()),
+        ("target_device", device.to_string()),
+    ]
+}
+
+/// Sends every family of a per-domain table over `domains`, one series per domain.
+pub fn emit_per_domain(
+    sink: &mut dyn Sink,
+    table: &[Family<DomainStats>],
+    domains: &[&DomainStats],
+) -> fmt::Result {
+    for f in table {
+        emit_family(sink, f, domains.iter().map(|&d| (domain_label(d), d)))?;
+    }
+    Ok(())
+}
+
+/// An optional label value: empty when unknown.
+pub fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+/// An optional yes/no label value: `true`, `false`, or empty when unknown.
+pub fn yes_no(v: Option<bool>) -> String {
+    v.map(|b| b.to_string()).unwrap_or_default()
 }

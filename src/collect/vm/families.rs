@@ -1,10 +1,10 @@
-//! KVM statistic families: one family per statistic name the host kernel reports, so their
-//! names are only known at run time. The documentation and the catalogue list them as
+//! The `vm` group's families: one family per KVM statistic name the host kernel reports, so
+//! their names are only known at run time. The documentation and the catalogue list them as
 //! patterns (`libvirt_domain_kvm_<stat>`...); the collector keeps the names safe and the
 //! number of statistics bounded, and this module bounds the families once more over all
 //! domains.
 
-use super::family::{emit, Kind, Labels, Sink, Value};
+use crate::family::{emit, Kind, Labels, Sink, Value};
 use crate::snapshot::{DomainStats, KvmStat, KvmValue, MAX_KVM_STATS};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +15,7 @@ const VCPU: &str = "libvirt_domain_vcpu_kvm_";
 const VCPUS: &str = "libvirt_domain_vcpus_kvm_";
 
 /// The pattern families, for the catalogue and the documentation.
-pub const FAMILIES: &[(&str, Kind)] = &[
+pub(super) const FAMILIES: &[(&str, Kind)] = &[
     ("libvirt_domain_kvm_<stat>", Kind::Gauge),
     ("libvirt_domain_kvm_<stat>", Kind::Counter),
     ("libvirt_domain_vcpu_kvm_<stat>", Kind::Gauge),
@@ -40,7 +40,7 @@ pub fn pattern_of(exposed: &str) -> Option<String> {
 /// Samples of one level, grouped by family (statistic name and kind).
 type Grouped = BTreeMap<(String, bool), Vec<(Labels, Value)>>;
 
-pub fn encode(sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+pub(super) fn encode(sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
     let mut vm = Grouped::new();
     let mut vcpu = Grouped::new();
     let mut vcpus = Grouped::new();

@@ -8,10 +8,16 @@
 //! (booleans as 0/1), and at most [`MAX_STATS`] statistics per level are kept (the first by
 //! name), so the number of families stays bounded whatever the kernel reports.
 
+mod families;
+
+pub use families::pattern_of;
+
 use super::{DomainCollector, FallbackContext, Fields};
+use crate::family::{Kind, Sink};
 use crate::libvirt::{consts, LibvirtError, ParamValue};
 use crate::snapshot::{DomainStats, KvmStat, KvmValue, MAX_KVM_STATS as MAX_STATS};
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// The longest statistic name kept, in bytes.
 pub const MAX_NAME: usize = 64;
@@ -52,6 +58,12 @@ impl DomainCollector for Vm {
     }
     fn fallback(&self, _: &FallbackContext, _: &mut DomainStats) -> Result<(), LibvirtError> {
         Ok(())
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        families::FAMILIES.to_vec()
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        families::encode(sink, domains)
     }
 }
 

@@ -1,0 +1,142 @@
+//! The registry of statistics groups: the one list of what the exporter can collect. It
+//! yields the `--[no-]collector.NAME` flags and their defaults, the collectors whose outcome
+//! is reported, the order families are written in and the family catalogue that the
+//! documentation test and the series cap read. Adding a group is its module and one line here.
+
+use super::{
+    balloon, block, cpu, dirtyrate, interface, iothread, job, network, node, perf, pool, state,
+    vcpu, vm, volume, DomainCollector, HostCollector, HostOptions,
+};
+use crate::family::Kind;
+use std::sync::LazyLock;
+
+/// One statistics group, by the way it is collected.
+pub enum Group {
+    /// Read from `virConnectGetAllDomainStats` (or per-domain calls where the driver's bulk
+    /// call lacks the group), once per collection cycle.
+    Domain(Box<dyn DomainCollector>),
+    /// Read on its own thread and interval, off the domain path.
+    Host(Box<dyn HostCollector>),
+}
+
+impl Group {
+    /// The name used in `--collector.NAME` and in the collector metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Group::Domain(c) => c.name(),
+            Group::Host(c) => c.name(),
+        }
+    }
+
+    /// Whether the group is collected unless switched off.
+    pub fn enabled_by_default(&self) -> bool {
+        match self {
+            Group::Domain(c) => c.enabled_by_default(),
+            Group::Host(c) => c.enabled_by_default(),
+        }
+    }
+
+    /// Every family the group can write, as (name without `_total`/`_info`, type).
+    pub fn families(&self) -> Vec<(&'static str, Kind)> {
+        match self {
+            Group::Domain(c) => c.families(),
+            Group::Host(c) => c.families(),
+        }
+    }
+}
+
+/// Every statistics group, in the order its families are written, with the host groups
+/// configured by `options`.
+pub fn all_groups(options: &HostOptions) -> Vec<Group> {
+    vec![
+        Group::Domain(Box::new(state::State)),
+        Group::Domain(Box::new(cpu::Cpu)),
+        Group::Domain(Box::new(balloon::Balloon)),
+        Group::Domain(Box::new(vcpu::Vcpu)),
+        Group::Domain(Box::new(interface::Interface)),
+        Group::Domain(Box::new(block::Block)),
+        Group::Domain(Box::new(perf::Perf)),
+        Group::Domain(Box::new(iothread::IoThread)),
+        Group::Domain(Box::new(dirtyrate::DirtyRate)),
+        Group::Domain(Box::new(vm::Vm)),
+        Group::Domain(Box::new(job::Job)),
+        Group::Host(Box::new(pool::Pool {
+            refresh: options.pool_refresh,
+        })),
+        Group::Host(Box::new(volume::Volume {
+            interval: options.volume_interval,
+        })),
+        Group::Host(Box::new(network::Network)),
+        Group::Host(Box::new(node::Node)),
+    ]
+}
+
+/// The groups as the encoder and the catalogue use them: what a group writes does not depend
+/// on how it is configured to collect, so the default configuration serves.
+pub fn groups() -> &'static [Group] {
+    static GROUPS: LazyLock<Vec<Group>> = LazyLock::new(|| all_groups(&HostOptions::default()));
+    &GROUPS
+}
+
+/// Every domain group, in output order.
+pub fn all_domain_collectors() -> Vec<Box<dyn DomainCollector>> {
+    all_groups(&HostOptions::default())
+        .into_iter()
+        .filter_map(|g| match g {
+            Group::Domain(c) => Some(c),
+            Group::Host(_) => None,
+        })
+        .collect()
+}
+
+/// Every host group, configured by `options`, in output order.
+pub fn all_host_collectors(options: &HostOptions) -> Vec<Box<dyn HostCollector>> {
+    all_groups(options)
+        .into_iter()
+        .filter_map(|g| match g {
+            Group::Host(c) => Some(c),
+            Group::Domain(_) => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn group_names_and_families_are_unique() {
+        let names: Vec<_> = groups().iter().map(Group::name).collect();
+        let unique: BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        let families: Vec<String> = groups()
+            .iter()
+            .flat_map(Group::families)
+            .map(|(name, kind)| crate::family::exposed_name(name, kind))
+            .collect();
+        let unique: BTreeSet<_> = families.iter().collect();
+        assert_eq!(
+            unique.len(),
+            families.len(),
+            "a family belongs to two groups"
+        );
+        assert!(families.len() > 90, "every group lists its families");
+    }
+
+    #[test]
+    fn host_options_reach_the_host_groups() {
+        let options = HostOptions {
+            pool_refresh: true,
+            volume_interval: std::time::Duration::from_secs(7),
+        };
+        let volume = all_host_collectors(&options)
+            .into_iter()
+            .find(|c| c.name() == "volume")
+            .unwrap();
+        assert_eq!(
+            volume.interval(std::time::Duration::from_secs(1)),
+            std::time::Duration::from_secs(7)
+        );
+    }
+}
