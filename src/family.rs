@@ -1,6 +1,6 @@
 //! A metric family as data: name, type, help and how to read its value from a snapshot item.
 //!
-//! Each statistics group declares its families in tables (see `collect/block.rs`), so the
+//! Each statistics group declares its families in tables (see `groups/block.rs`), so the
 //! encoder, the documentation test, the series cap and the catalogue all read one list.
 
 use crate::snapshot::DomainStats;

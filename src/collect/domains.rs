@@ -5,7 +5,8 @@
 use super::domain_lists::DomainLists;
 use super::job_schedule::JobSchedule;
 use super::options::DomainOptions;
-use super::{vcpu, DomainCollector, FallbackContext, Fields};
+use super::{DomainCollector, FallbackContext, Fields};
+use crate::groups::vcpu;
 use crate::libvirt::domain_xml::DomainXml;
 use crate::libvirt::{consts, Connection, Domain, LibvirtError};
 use crate::snapshot::{CollectorOutcome, DomainStats, OpenStackInfo};

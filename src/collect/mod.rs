@@ -1,6 +1,5 @@
-//! Collection: the loop that drives libvirt, and one module per statistics group, which
-//! owns what it asks libvirt for, how it decodes the answer and its metric families. The
-//! group registry (`registry`) is the one list of groups.
+//! Collection: the engine that drives libvirt and runs the statistics groups (see
+//! [`crate::groups`]), and the traits a group implements.
 //!
 //! Every domain collector reads one `virConnectGetAllDomainStats` group. When the driver's
 //! bulk call lacks that group (decided once per connection), the same collector fills the
@@ -10,36 +9,20 @@
 //! volumes, networks, the node) each run on their own thread, off the domain path (see
 //! `host_runner`).
 
-mod balloon;
-mod block;
-mod cpu;
-mod dirtyrate;
 mod domain_lists;
 pub mod domains;
 pub mod events;
-mod fields;
+pub mod fields;
 pub mod host_runner;
-mod interface;
-mod iothread;
-mod job;
 pub mod job_schedule;
 pub mod labels;
-mod network;
-mod node;
 pub mod options;
-mod perf;
-mod pool;
-pub mod registry;
 pub mod scheduler;
 pub mod shared_connection;
-mod state;
 pub mod stop;
-mod vcpu;
-pub mod vm;
-mod volume;
 
+pub use crate::groups::{all_domain_collectors, all_host_collectors};
 pub use fields::Fields;
-pub use registry::{all_domain_collectors, all_host_collectors};
 
 use crate::family::{Kind, Sink};
 use crate::libvirt::domain_xml::DomainXml;

@@ -2,8 +2,8 @@
 //! the domain's attributes (`libvirt_domain_info`) and OpenStack's metadata, then each
 //! statistics group's own families (see the group registry in `collect::registry`).
 
-use crate::collect::registry::{groups, Group};
 use crate::family::{emit, opt, yes_no, DomainSeriesCounter, Kind, Labels, Sink, Value};
+use crate::groups::{groups, Group};
 use crate::snapshot::DomainStats;
 use std::fmt;
 

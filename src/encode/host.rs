@@ -1,8 +1,8 @@
 //! Host families: each host group (storage pools and volumes, virtual networks, the node and
 //! versions) writes its own, in registry order.
 
-use crate::collect::registry::{groups, Group};
 use crate::family::Sink;
+use crate::groups::{groups, Group};
 use crate::snapshot::HostStats;
 use std::fmt;
 

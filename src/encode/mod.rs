@@ -9,9 +9,9 @@ mod exporter;
 mod gzip_text;
 mod host;
 
-use crate::collect::registry::{groups, Group};
 use crate::exposition::{Exposition, Format};
 pub use crate::family;
+use crate::groups::{groups, Group};
 use crate::snapshot::Snapshot;
 use bytes::Bytes;
 use family::Kind;

@@ -1,8 +1,8 @@
 //! Encoder tests on hand-built snapshots.
 
 use super::*;
-use crate::collect::vm::pattern_of;
 use crate::encode::cap;
+use crate::groups::vm::pattern_of;
 use crate::snapshot::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};

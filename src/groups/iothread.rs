@@ -1,6 +1,6 @@
 //! The opt-in `iothread` group: polling parameters of each I/O thread.
 
-use super::{DomainCollector, FallbackContext, Fields};
+use crate::collect::{DomainCollector, FallbackContext, Fields};
 use crate::family::{catalogue, emit_family, family, Family, Kind, Sink};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{DomainStats, IoThreadStats};

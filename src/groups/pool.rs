@@ -1,7 +1,7 @@
 //! The `pool` collector: state, sizes and attributes of every storage pool, active or not,
 //! optionally after asking libvirt to rescan each active pool (`--collector.pool.refresh`).
 
-use super::HostCollector;
+use crate::collect::HostCollector;
 use crate::family::{
     catalogue, emit, emit_family, family, opt, yes_no, Family, Kind, Labels, Sink, Value,
 };

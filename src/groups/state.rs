@@ -1,7 +1,7 @@
 //! The `state` group: run state and its reason, for every domain, and the number of domains
 //! in each state.
 
-use super::{DomainCollector, FallbackContext, Fields};
+use crate::collect::{DomainCollector, FallbackContext, Fields};
 use crate::family::{emit, Kind, Labels, Sink, Value};
 use crate::libvirt::states::{reason_name, state_name, STATE_NAMES};
 use crate::libvirt::{consts, LibvirtError};

@@ -12,7 +12,7 @@ mod families;
 
 pub use families::pattern_of;
 
-use super::{DomainCollector, FallbackContext, Fields};
+use crate::collect::{DomainCollector, FallbackContext, Fields};
 use crate::family::{Kind, Sink};
 use crate::libvirt::{consts, LibvirtError, ParamValue};
 use crate::snapshot::{DomainStats, KvmStat, KvmValue, MAX_KVM_STATS as MAX_STATS};

@@ -1,6 +1,6 @@
 //! The `interface` group: per-NIC traffic counters, keyed by the host-side device.
 
-use super::{fields::non_negative, DomainCollector, FallbackContext, Fields};
+use crate::collect::{fields::non_negative, DomainCollector, FallbackContext, Fields};
 use crate::family::{
     catalogue, device_labels, emit, emit_family, family, opt, Family, Kind, Sink, Value,
 };

@@ -1,6 +1,6 @@
 //! The `block` group: per-disk I/O counters and sizes.
 
-use super::{fields::non_negative, DomainCollector, FallbackContext, Fields};
+use crate::collect::{fields::non_negative, DomainCollector, FallbackContext, Fields};
 use crate::family::{
     catalogue, device_labels, emit, emit_family, family, opt, Family, Kind, Sink, Value,
 };

@@ -3,7 +3,7 @@
 //! libvirt reports these only for events enabled on the domain (`virsh perf DOMAIN --enable
 //! cpu_cycles`); there is no per-domain fallback.
 
-use super::{DomainCollector, FallbackContext, Fields};
+use crate::collect::{DomainCollector, FallbackContext, Fields};
 use crate::family::{emit, Kind, Sink, Value};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::DomainStats;

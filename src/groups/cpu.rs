@@ -1,6 +1,6 @@
 //! The `cpu_total` group: CPU time of the whole domain, split into user and system.
 
-use super::{fields::ns_to_seconds, DomainCollector, FallbackContext, Fields};
+use crate::collect::{fields::ns_to_seconds, DomainCollector, FallbackContext, Fields};
 use crate::family::{catalogue, emit_per_domain, family, Family, Kind, Sink};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::DomainStats;

@@ -7,7 +7,7 @@
 //! reports on but waits (up to 30 s) behind another synchronous job. So a domain the bulk
 //! call found busy (NOWAIT skipped its job-only fields) is not asked this cycle.
 
-use super::{DomainCollector, FallbackContext, Fields};
+use crate::collect::{DomainCollector, FallbackContext, Fields};
 use crate::family::{catalogue, emit_per_domain, family, Family, Kind, Sink};
 use crate::libvirt::{JobStatsRaw, LibvirtError};
 use crate::snapshot::{DomainStats, JobStats};

@@ -4,7 +4,7 @@
 //! mount, so this collector runs on its own thread, connection and interval
 //! (`--collector.volume.interval`).
 
-use super::HostCollector;
+use crate::collect::HostCollector;
 use crate::family::{catalogue, emit, emit_family, family, opt, Family, Kind, Labels, Sink, Value};
 use crate::libvirt::host_xml::VolumeXml;
 use crate::libvirt::{Connection, LibvirtError, StorageVolume};

@@ -1,12 +1,29 @@
-//! The registry of statistics groups: the one list of what the exporter can collect. It
-//! yields the `--[no-]collector.NAME` flags and their defaults, the collectors whose outcome
-//! is reported, the order families are written in and the family catalogue that the
-//! documentation test and the series cap read. Adding a group is its module and one line here.
+//! The statistics groups, one module each (what it asks libvirt for, how it decodes the
+//! answer, its metric families and how it writes them), and their registry: the one list of
+//! what the exporter can collect. The registry yields the `--[no-]collector.NAME` flags and
+//! their defaults, the collectors whose outcome is reported, the order families are written
+//! in and the family catalogue that the documentation test and the series cap read.
+//!
+//! Adding a group is its module, its `mod` line and one line in [`all_groups`] here, its
+//! plain data in `snapshot` if it has any, and its rows in `docs/metrics.md`.
 
-use super::{
-    balloon, block, cpu, dirtyrate, interface, iothread, job, network, node, perf, pool, state,
-    vcpu, vm, volume, DomainCollector, HostCollector, HostOptions,
-};
+mod balloon;
+mod block;
+mod cpu;
+mod dirtyrate;
+mod interface;
+mod iothread;
+mod job;
+mod network;
+mod node;
+mod perf;
+mod pool;
+mod state;
+pub mod vcpu;
+pub mod vm;
+mod volume;
+
+use crate::collect::{DomainCollector, HostCollector, HostOptions};
 use crate::family::Kind;
 use std::sync::LazyLock;
 

@@ -1,6 +1,6 @@
 //! The `network` collector: every virtual network, active or not, with its bridge and flags.
 
-use super::HostCollector;
+use crate::collect::HostCollector;
 use crate::family::{catalogue, emit, emit_family, family, opt, Family, Kind, Labels, Sink, Value};
 use crate::libvirt::{Connection, LibvirtError, Network as VirNetwork};
 use crate::snapshot::{HostStats, NetworkStats};

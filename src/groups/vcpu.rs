@@ -1,7 +1,7 @@
 //! The `vcpu` group: current and maximum vCPUs, and each vCPU's state, time, wait and delay
 //! (or their sums per domain, see [`fold_per_domain`]).
 
-use super::{fields::ns_to_seconds, DomainCollector, FallbackContext, Fields};
+use crate::collect::{fields::ns_to_seconds, DomainCollector, FallbackContext, Fields};
 use crate::family::{catalogue, emit_family, emit_per_domain, family, Family, Kind, Sink};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{DomainStats, KvmStat, KvmValue, Vcpu as VcpuSample, VcpuTotals};

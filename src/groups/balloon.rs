@@ -1,6 +1,6 @@
 //! The `balloon` group: balloon size and the guest's own memory statistics, in bytes.
 
-use super::{fields::kib_to_bytes, DomainCollector, FallbackContext, Fields};
+use crate::collect::{fields::kib_to_bytes, DomainCollector, FallbackContext, Fields};
 use crate::family::{catalogue, emit_per_domain, family, Family, Kind, Sink};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{BalloonStats, DomainStats};

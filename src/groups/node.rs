@@ -4,7 +4,7 @@
 //! Parts a driver does not implement (the test driver has no memory statistics) are left out;
 //! only `virNodeGetInfo` is required.
 
-use super::HostCollector;
+use crate::collect::HostCollector;
 use crate::family::{catalogue, emit, emit_family, family, opt, Family, Kind, Labels, Sink, Value};
 use crate::libvirt::host_xml::cell_memory;
 use crate::libvirt::{library_version, Connection, LibvirtError};

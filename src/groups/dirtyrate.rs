@@ -2,7 +2,7 @@
 //! on the domain (`virsh domdirtyrate-calc`). Until then QEMU reports status 0 with a zero
 //! start time and period, which mean nothing: only the status is kept.
 
-use super::{DomainCollector, FallbackContext, Fields};
+use crate::collect::{DomainCollector, FallbackContext, Fields};
 use crate::family::{catalogue, emit, emit_per_domain, family, Family, Kind, Sink, Value};
 use crate::libvirt::{consts, LibvirtError};
 use crate::snapshot::{DirtyRateStats, DomainStats};
