@@ -132,6 +132,28 @@ fn a_client_without_the_required_certificate_is_refused() {
 }
 
 #[test]
+fn a_self_signed_client_certificate_named_as_its_own_ca_gets_in() {
+    let pki = Pki::new();
+    let yaml = format!(
+        "{TLS}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: pinned.pem\n  client_allowed_sans: [scraper.example]\n"
+    );
+    let exporter = start(&pki, &yaml);
+    let pinned = https_get(
+        exporter.addr,
+        pki.client_with("pinned.pem", "pinned.key"),
+        "/healthz",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", exporter.log()));
+    assert_eq!(pinned.status, 200);
+    assert_eq!(pinned.text(), "ok\n");
+    for (cert, key) in [("stranger.pem", "other.key"), ("client.pem", "client.key")] {
+        let res = https_get(exporter.addr, pki.client_with(cert, key), "/healthz", &[]);
+        assert!(res.is_err(), "{cert}: {res:?}");
+    }
+}
+
+#[test]
 fn the_file_is_reread_and_a_bad_version_leaves_the_last_good_one_in_force() {
     let pki = Pki::new();
     let exporter = start(&pki, &format!("{TLS}{}", users(&[("alice", "a")])));

@@ -338,6 +338,76 @@ async fn client_allowed_sans_restricts_the_verified_clients() {
     }
 }
 
+/// `tls_server_config` requiring verified client certificates from `ca`, and `extra` keys.
+fn verified_clients(ca: &str, extra: &str) -> String {
+    format!("{TLS}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca}\n{extra}")
+}
+
+#[tokio::test]
+async fn a_self_signed_ca_certificate_named_as_its_own_ca_is_pinned() {
+    let pki = Pki::new();
+    let req = get("/metrics", &[]);
+    let pinned = || client(&pki, Some(("pinned.pem", "pinned.key")), &[]);
+    let unpinned = || client(&pki, Some(("unpinned.pem", "other.key")), &[]);
+    let issued = || client(&pki, Some(("client.pem", "client.key")), &[]);
+
+    let server = start_with(&pki, &verified_clients("pinned.pem", ""), |_| {}).await;
+    let res = tls_request(server.addr, pinned(), &req).await.unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, super::tests::TEXT.as_bytes());
+    // Another self-signed CA:TRUE certificate for the same name is not the pinned one.
+    let res = tls_request(server.addr, unpinned(), &req).await;
+    assert!(res.is_err(), "{res:?}");
+    // Nor is a certificate from a CA the file does not hold.
+    let res = tls_request(server.addr, issued(), &req).await;
+    assert!(res.is_err(), "{res:?}");
+    server.stop().await;
+
+    // A file holding the pinned certificate and a CA: both ways in work, strangers stay out.
+    let server = start_with(&pki, &verified_clients("pinned-and-ca.pem", ""), |_| {}).await;
+    for (who, config) in [("pinned", pinned()), ("CA-issued", issued())] {
+        let res = tls_request(server.addr, config, &req).await;
+        assert_eq!(res.map(|r| r.status), Ok(200), "{who}");
+    }
+    let res = tls_request(server.addr, unpinned(), &req).await;
+    assert!(res.is_err(), "{res:?}");
+    server.stop().await;
+
+    // Optional client certificates: the pinned one is accepted when given.
+    let yaml =
+        format!("{TLS}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: pinned.pem\n");
+    let server = start_with(&pki, &yaml, |_| {}).await;
+    let res = tls_request(server.addr, pinned(), &req).await;
+    assert_eq!(res.map(|r| r.status), Ok(200));
+    let res = tls_request(server.addr, unpinned(), &req).await;
+    assert!(res.is_err(), "{res:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_allowed_sans_applies_to_pinned_certificates() {
+    let pki = Pki::new();
+    let req = get("/healthz", &[]);
+    for (sans, allowed) in [
+        ("[scraper.example]", true),
+        ("[other.example, 10.0.0.1]", false),
+    ] {
+        let yaml = verified_clients(
+            "pinned-and-ca.pem",
+            &format!("  client_allowed_sans: {sans}\n"),
+        );
+        let server = start_with(&pki, &yaml, |_| {}).await;
+        let res = tls_request(
+            server.addr,
+            client(&pki, Some(("pinned.pem", "pinned.key")), &[]),
+            &req,
+        )
+        .await;
+        assert_eq!(res.map(|r| r.status).ok(), allowed.then_some(200), "{sans}");
+        server.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn optional_client_certificates_are_verified_when_given() {
     let pki = Pki::new();

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 /// A CA (`ca.pem`), a server certificate for localhost/127.0.0.1 (`server.pem`, `server.key`)
 /// and a client certificate for `scraper.example` (`client.pem`, `client.key`) it signed, plus
-/// a stray key (`other.key`) and a self-signed client certificate for it (`stranger.pem`).
+/// a stray key (`other.key`) and a self-signed client certificate for it (`stranger.pem`), and
+/// a self-signed client certificate marked `CA:TRUE` as `openssl req -x509` makes it, for
+/// `scraper.example` (`pinned.pem`, `pinned.key`).
 pub struct Pki {
     pub dir: tempfile::TempDir,
 }
@@ -41,7 +43,15 @@ impl Pki {
             .unwrap()
             .self_signed(&other_key)
             .unwrap();
+        let pinned_key = rcgen::KeyPair::generate().unwrap();
+        let mut pinned =
+            rcgen::CertificateParams::new(vec!["scraper.example".to_string()]).unwrap();
+        pinned.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        pinned.use_authority_key_identifier_extension = true;
+        let pinned = pinned.self_signed(&pinned_key).unwrap();
         for (name, pem) in [
+            ("pinned.pem", pinned.pem()),
+            ("pinned.key", pinned_key.serialize_pem()),
             ("ca.pem", ca.pem()),
             ("server.pem", server),
             ("server.key", server_key),

@@ -1,7 +1,9 @@
 //! The web configuration file as written: exporter-toolkit's YAML keys, parsed strictly (an
 //! unknown or misspelt key is an error, not a silently ignored line). Values stay close to the
-//! text here; `mod.rs`, `tls.rs` and `auth.rs` turn them into something that can serve.
+//! text here, except the TLS enumerations, which are checked as they are read (`tls_names.rs`);
+//! `mod.rs`, `tls.rs` and `auth.rs` turn them into something that can serve.
 
+use super::tls_names::{self, CipherSuite, ClientAuth, Curve, TlsVersion};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -33,12 +35,17 @@ pub(super) struct TlsServerConfig {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
     pub client_ca_file: Option<String>,
-    pub client_auth_type: Option<String>,
+    #[serde(default, deserialize_with = "tls_names::optional")]
+    pub client_auth_type: Option<ClientAuth>,
     pub client_allowed_sans: Option<Vec<String>>,
-    pub min_version: Option<String>,
-    pub max_version: Option<String>,
-    pub cipher_suites: Option<Vec<String>>,
-    pub curve_preferences: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "tls_names::optional")]
+    pub min_version: Option<TlsVersion>,
+    #[serde(default, deserialize_with = "tls_names::optional")]
+    pub max_version: Option<TlsVersion>,
+    #[serde(default, deserialize_with = "tls_names::list")]
+    pub cipher_suites: Option<Vec<CipherSuite>>,
+    #[serde(default, deserialize_with = "tls_names::list")]
+    pub curve_preferences: Option<Vec<Curve>>,
     pub prefer_server_cipher_suites: Option<bool>,
 }
 
@@ -127,7 +134,17 @@ rate_limit:
         .unwrap();
         let tls = f.tls_server_config.unwrap();
         assert_eq!(tls.cert_file.as_deref(), Some("server.crt"));
-        assert_eq!(tls.curve_preferences.unwrap(), ["X25519", "CurveP256"]);
+        assert_eq!(tls.curve_preferences.unwrap(), [Curve::X25519, Curve::P256]);
+        assert_eq!(
+            tls.client_auth_type,
+            Some(ClientAuth::RequireAndVerifyClientCert)
+        );
+        assert_eq!(tls.min_version, Some(TlsVersion::Tls12));
+        assert_eq!(tls.max_version, Some(TlsVersion::Tls13));
+        assert_eq!(
+            tls.cipher_suites.unwrap(),
+            [CipherSuite::EcdheRsaAes128GcmSha256]
+        );
         assert_eq!(tls.prefer_server_cipher_suites, Some(false));
         let http = f.http_server_config.unwrap();
         assert_eq!(http.http2, Some(false));
@@ -141,6 +158,44 @@ rate_limit:
         let f = parse("tls_server_config:\nbasic_auth_users:\n").unwrap();
         assert!(f.tls_server_config.is_none());
         assert!(f.basic_auth_users.is_none());
+        let f = parse("tls_server_config:\n  min_version:\n  cipher_suites:\n").unwrap();
+        let tls = f.tls_server_config.unwrap();
+        assert!(tls.min_version.is_none() && tls.cipher_suites.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_of_each_enumeration_is_an_error_naming_the_key_the_value_and_the_choices() {
+        for (text, expected) in [
+            (
+                "tls_server_config:\n  min_version: TLS11\n",
+                "tls_server_config.min_version: TLS11 is not supported: this exporter (rustls) speaks only TLS12 and TLS13; use TLS12 or TLS13 at line 2 column 16",
+            ),
+            (
+                "tls_server_config:\n  max_version: TLS1.3\n",
+                "tls_server_config.max_version: unknown TLS version \"TLS1.3\"; use TLS12 or TLS13 at line 2 column 16",
+            ),
+            (
+                "tls_server_config:\n  curve_preferences: [X25519, P-256]\n",
+                "tls_server_config.curve_preferences[1]: unknown curve \"P-256\"; use X25519, CurveP256 or CurveP384 at line 2 column 31",
+            ),
+            (
+                "tls_server_config:\n  client_auth_type: RequireClientCertificate\n",
+                "tls_server_config.client_auth_type: unknown value \"RequireClientCertificate\"; use one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert at line 2 column 21",
+            ),
+            (
+                "tls_server_config:\n  cipher_suites:\n    - TLS_AES_128_GCM_SHA256\n    - TLS_RSA_WITH_AES_256_GCM_SHA384\n",
+                &format!("tls_server_config.cipher_suites[1]: \"TLS_RSA_WITH_AES_256_GCM_SHA384\" is not available; this exporter (rustls) supports {} at line 4 column 7", tls_names::CIPHER_SUITES),
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text:?}");
+        }
+        // Not a name at all.
+        let err =
+            parse("tls_server_config:\n  cipher_suites: TLS_AES_128_GCM_SHA256\n").unwrap_err();
+        assert!(
+            err.starts_with("tls_server_config.cipher_suites: invalid type: string"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! basic authentication, extra response headers, HTTP/2, a rate limit) turned into the
 //! [`Settings`] the server applies, and reread when it or a file it names changes.
 //!
-//! `file.rs` is the YAML as written, `tls.rs` the rustls side, `auth.rs` basic authentication,
+//! `file.rs` is the YAML as written, `tls_names.rs` its TLS enumerations, `tls.rs` the rustls
+//! side, `client_certs.rs` the client certificate verifiers, `auth.rs` basic authentication,
 //! `rate.rs` the rate limit and `reload.rs` the watcher. Every error names the key and value
 //! at fault and says what to do.
 
 mod auth;
+mod client_certs;
 mod file;
 mod rate;
 mod reload;
 mod tls;
+mod tls_names;
 
 pub(crate) use auth::BasicAuth;
 pub(crate) use rate::RateLimiter;

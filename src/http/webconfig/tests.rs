@@ -3,7 +3,10 @@
 use super::*;
 use std::fs;
 
-/// A CA, a server certificate and key it signed, and a client certificate, in a tempdir.
+/// A CA, a server certificate and key it signed, and a client certificate, in a tempdir; plus
+/// two self-signed client certificates marked `CA:TRUE` as `openssl req -x509` makes them:
+/// `pinned.pem` (`pinned.key`, for `scraper.example`) and `unpinned.pem` (`other.key`), and
+/// `pinned-and-ca.pem` holding `pinned.pem` and `ca.pem`.
 pub(crate) struct Pki {
     pub dir: tempfile::TempDir,
 }
@@ -26,7 +29,14 @@ impl Pki {
             .signed_by(&client_key, &ca)
             .unwrap();
         let other_key = rcgen::KeyPair::generate().unwrap();
+        let pinned_key = rcgen::KeyPair::generate().unwrap();
+        let pinned = self_signed_ca("scraper.example", &pinned_key);
+        let unpinned = self_signed_ca("scraper.example", &other_key);
         for (name, pem) in [
+            ("pinned.pem", pinned.clone()),
+            ("pinned.key", pinned_key.serialize_pem()),
+            ("unpinned.pem", unpinned),
+            ("pinned-and-ca.pem", format!("{pinned}{}", ca.pem())),
             ("ca.pem", ca.pem()),
             ("server.pem", server.pem()),
             ("server.key", server_key.serialize_pem()),
@@ -53,6 +63,19 @@ impl Pki {
         fs::write(&path, yaml).unwrap();
         path
     }
+}
+
+/// A self-signed certificate for `name` with `basicConstraints: critical, CA:TRUE` and key
+/// identifiers, as `openssl req -x509 -addext subjectAltName=DNS:NAME` makes it.
+pub(crate) fn self_signed_ca(name: &str, key: &rcgen::KeyPair) -> String {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.use_authority_key_identifier_extension = true;
+    params.self_signed(key).unwrap().pem()
 }
 
 pub(crate) const TLS: &str =
@@ -164,6 +187,14 @@ fn bad_files_give_one_line_naming_the_key_and_value() {
         (
             &format!("{TLS}  curve_preferences: [CurveP521]\n"),
             "CurveP521 is not supported",
+        ),
+        (
+            &format!("{TLS}  max_version: TLS14\n"),
+            "tls_server_config.max_version: unknown TLS version \"TLS14\"; use TLS12 or TLS13",
+        ),
+        (
+            &format!("{TLS}  client_auth_type: RequireAndVerify\n  client_ca_file: ca.pem\n"),
+            "tls_server_config.client_auth_type: unknown value \"RequireAndVerify\"; use one of NoClientCert,",
         ),
         (
             &format!("{TLS}  client_auth_type: RequireAndVerifyClientCert\n"),
