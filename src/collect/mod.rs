@@ -10,13 +10,18 @@
 
 mod balloon;
 mod block;
+mod clock;
+mod collection;
+mod config;
+mod connector;
 mod cpu;
 mod dirtyrate;
 mod domain_lists;
 pub mod domains;
 pub mod events;
 mod fields;
-pub mod host_runner;
+mod first_run;
+mod host_runner;
 mod interface;
 mod iothread;
 mod job;
@@ -27,15 +32,19 @@ mod node;
 pub mod options;
 mod perf;
 mod pool;
-pub mod scheduler;
-pub mod shared_connection;
+mod shared_connection;
+pub mod slow;
 mod state;
-pub mod stop;
+mod stop;
 mod vcpu;
 mod vm;
 mod volume;
+mod worker;
 
+pub use collection::{start, Collection, Collectors};
+pub use config::CollectConfig;
 pub use fields::Fields;
+pub use slow::SlowDomainCollector;
 
 use crate::libvirt::domain_xml::DomainXml;
 use crate::libvirt::{Connection, Domain, DomainInfoRaw, LibvirtError};
