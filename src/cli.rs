@@ -3,7 +3,7 @@
 
 use crate::collect::labels::LabelSet;
 use crate::collect::options::{DomainFilter, DomainOptions};
-use crate::collect::scheduler::CollectConfig;
+use crate::collect::CollectConfig;
 use crate::collect::{all_host_collectors, DomainCollector, HostOptions};
 use crate::http::{ListenAddress, WebConfig, WebConfigFile};
 use clap::{Arg, ArgAction, ArgMatches, Command};

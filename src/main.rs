@@ -3,14 +3,17 @@
 
 use anyhow::Context;
 use libvirt_exporter::cli::{self, CliError};
-use libvirt_exporter::collect::host_runner::{self, RunnerConfig};
-use libvirt_exporter::collect::shared_connection::SharedConnection;
-use libvirt_exporter::collect::stop::StopSignal;
-use libvirt_exporter::collect::{all_domain_collectors, all_host_collectors, scheduler};
+use libvirt_exporter::collect::slow::all_slow_domain_collectors;
+use libvirt_exporter::collect::{self, all_domain_collectors, all_host_collectors, Collectors};
 use libvirt_exporter::exposition::Published;
 use libvirt_exporter::{http, libvirt};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long shutdown waits for the collection threads: one in a libvirt call that does not
+/// return is left behind.
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     // First, while this is the only thread (see its doc comment).
@@ -63,29 +66,20 @@ fn run(
             // Loaded while the command line was checked; reported from the first cycle on.
             published.web_config.succeeded();
         }
-        let stop = Arc::new(StopSignal::default());
-        let host_collectors = all_host_collectors(&config.host)
-            .into_iter()
-            .filter(|c| config.host_collectors.contains(&c.name()))
-            .collect();
-        let runner_config = RunnerConfig::from(&config.collect);
-        let connection = Arc::new(SharedConnection::default());
-        let host = host_runner::start(
-            &runner_config,
-            host_collectors,
-            connection.clone(),
-            stop.clone(),
-        )
-        .context("cannot start the host collector threads")?;
-        scheduler::start(
-            config.collect.clone(),
-            enabled,
-            host,
-            connection,
-            published.clone(),
-            stop.clone(),
-        )
-        .context("cannot start the collection threads")?;
+        let collectors = Collectors {
+            domain: enabled,
+            host: all_host_collectors(&config.host)
+                .into_iter()
+                .filter(|c| config.host_collectors.contains(&c.name()))
+                .collect(),
+            // No command-line flags for them yet: those enabled by default.
+            slow: all_slow_domain_collectors()
+                .into_iter()
+                .filter(|c| c.enabled_by_default())
+                .collect(),
+        };
+        let collection = collect::start(config.collect.clone(), collectors, published.clone())
+            .context("cannot start the collection threads")?;
         let scheme = if config.web.tls_enabled() {
             "https"
         } else {
@@ -109,7 +103,10 @@ fn run(
             let _ = shutdown_tx.send(true);
         });
         let result = server.run(published, shutdown_rx).await;
-        stop.stop();
+        let still_running = collection.join(SHUTDOWN_PATIENCE);
+        if !still_running.is_empty() {
+            tracing::debug!(threads = ?still_running, "left collection threads in libvirt calls");
+        }
         result
     })
 }

@@ -316,7 +316,8 @@ fn collect_in_process(conn: &Connection) -> Metrics {
         host,
         ..Snapshot::default()
     };
-    let exposition = libvirt_exporter::encode::encode(Arc::new(snapshot), &[Format::Text]);
+    let exposition =
+        libvirt_exporter::encode::encode(Arc::new(snapshot), &[Format::Text], Default::default());
     let text = exposition.plain(Format::Text);
     Metrics::parse(std::str::from_utf8(&text).unwrap())
 }

@@ -447,7 +447,7 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 /// text exposition and its samples.
 fn encode_checked(snapshot: Snapshot) -> (String, Vec<Sample>) {
     // OpenMetrics encoded at once, the text when asked for (as when only Prometheus scrapes).
-    let e = encode(Arc::new(snapshot), &[]);
+    let e = encode(Arc::new(snapshot), &[], Default::default());
     let text = String::from_utf8(e.plain(Format::Text).to_vec()).unwrap();
     let om = String::from_utf8(e.plain(Format::OpenMetrics).to_vec()).unwrap();
     let samples = parse_strict(&text, false).unwrap_or_else(|err| panic!("text format: {err}"));

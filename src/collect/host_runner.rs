@@ -11,14 +11,15 @@
 //! thread. A libvirt connection takes calls from several threads at once, so sharing it does
 //! not bring that coupling back.
 
-use super::scheduler::CollectConfig;
+use super::config::CollectConfig;
+use super::first_run::FirstRunHook;
 use super::shared_connection::SharedConnection;
 use super::stop::StopSignal;
 use super::HostCollector;
 use crate::libvirt::LibvirtError;
 use crate::snapshot::{CollectorOutcome, HostStats, Snapshot};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::thread;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// How long a run waits for the worker's connection before it counts as failed.
@@ -51,20 +52,6 @@ impl From<&CollectConfig> for RunnerConfig {
 pub struct HostResults {
     slots: Vec<Arc<Slot>>,
     first_run: Arc<FirstRunHook>,
-}
-
-/// Called by a runner when its collector's first run has finished.
-#[derive(Default)]
-struct FirstRunHook(OnceLock<Box<dyn Fn() + Send + Sync>>);
-
-impl std::fmt::Debug for FirstRunHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "FirstRunHook(set)"
-        } else {
-            "FirstRunHook(unset)"
-        })
-    }
 }
 
 /// One collector's latest results, written by its thread and read by the clock.
@@ -113,7 +100,7 @@ impl HostResults {
     /// finishes from now on; a run that finished before this call is in the next `fill` anyway.
     /// Only the first call sets it.
     pub fn on_first_run(&self, hook: impl Fn() + Send + Sync + 'static) {
-        let _ = self.first_run.0.set(Box::new(hook));
+        self.first_run.set(hook);
     }
 
     /// Whether `name` is one of the host collectors running here.
@@ -164,14 +151,15 @@ fn merge(into: &mut HostStats, part: &HostStats) {
 }
 
 /// Starts one thread per collector, calling libvirt through `connection`; they run until
-/// `stop` is set.
+/// `stop` is set. Returns the results and the threads.
 pub fn start(
     config: &RunnerConfig,
     collectors: Vec<Box<dyn HostCollector>>,
     connection: Arc<SharedConnection>,
     stop: Arc<StopSignal>,
-) -> std::io::Result<Arc<HostResults>> {
+) -> std::io::Result<(Arc<HostResults>, Vec<JoinHandle<()>>)> {
     let mut results = HostResults::default();
+    let mut threads = Vec::new();
     for collector in collectors {
         let interval = collector.interval(config.interval);
         let slot = Arc::new(Slot {
@@ -183,7 +171,7 @@ pub fn start(
         results.slots.push(slot.clone());
         let (config, connection, stop) = (config.clone(), connection.clone(), stop.clone());
         let first_run = results.first_run.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name(format!("host-{}", collector.name()))
             .spawn(move || {
                 run(
@@ -195,8 +183,9 @@ pub fn start(
                     &stop,
                 )
             })?;
+        threads.push(thread);
     }
-    Ok(Arc::new(results))
+    Ok((Arc::new(results), threads))
 }
 
 /// One collector's loop: a run every interval (missed ticks are skipped, never queued).
@@ -240,9 +229,7 @@ fn run(
             tracing::warn!(collector = slot.name, error = %e, "host collector failed");
         }
         if slot.finish(result.is_ok(), started.elapsed(), stats) {
-            if let Some(announce) = first_run.0.get() {
-                announce();
-            }
+            first_run.announce();
         }
     }
 }
@@ -363,7 +350,7 @@ mod tests {
         let connection = Arc::new(SharedConnection::default());
         let conn = crate::libvirt::Connection::open("test:///default", true).unwrap();
         connection.set(Some(Arc::new(conn)));
-        let results = start(&config, collectors, connection, stop.clone()).unwrap();
+        let (results, _) = start(&config, collectors, connection, stop.clone()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let snapshot = loop {
             let snapshot = filled(&results);
@@ -394,7 +381,7 @@ mod tests {
         let stop = Arc::new(StopSignal::default());
         let collectors = vec![all_host_collectors(&HostOptions::default()).remove(2)];
         let connection = Arc::new(SharedConnection::default());
-        let results = start(&config, collectors, connection, stop.clone()).unwrap();
+        let (results, _) = start(&config, collectors, connection, stop.clone()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let snapshot = loop {
             let snapshot = filled(&results);
@@ -452,22 +439,18 @@ mod tests {
         }
     }
 
-    /// Host runners and a domain clock on the test driver, as `main` wires them.
+    /// Host runners and the bulk cycle on the test driver, as `main` starts them.
     struct Exporter {
         published: Arc<crate::exposition::Published>,
-        stop: Arc<StopSignal>,
+        _collection: crate::collect::Collection,
     }
 
     impl Exporter {
         fn start(interval: Duration, collectors: Vec<Box<dyn HostCollector>>) -> Self {
-            use crate::collect::{all_domain_collectors, scheduler};
+            use crate::collect::{all_domain_collectors, Collectors};
             crate::libvirt::silence_default_error_printer();
-            let stop = Arc::new(StopSignal::default());
-            let runner = runner_config("test:///default", interval);
-            let connection = Arc::new(SharedConnection::default());
-            let host = start(&runner, collectors, connection.clone(), stop.clone()).unwrap();
             let published = Arc::new(crate::exposition::Published::new("test:///default"));
-            let config = scheduler::CollectConfig {
+            let config = CollectConfig {
                 libvirt_uri: "test:///default".into(),
                 read_only: true,
                 interval,
@@ -475,16 +458,16 @@ mod tests {
                 max_age: interval * 3,
                 domains: Default::default(),
             };
-            scheduler::start(
-                config,
-                all_domain_collectors(),
-                host,
-                connection,
-                published.clone(),
-                stop.clone(),
-            )
-            .unwrap();
-            Exporter { published, stop }
+            let collectors = Collectors {
+                domain: all_domain_collectors(),
+                host: collectors,
+                slow: Vec::new(),
+            };
+            let collection = crate::collect::start(config, collectors, published.clone()).unwrap();
+            Exporter {
+                published,
+                _collection: collection,
+            }
         }
 
         fn text(&self) -> String {
@@ -503,12 +486,6 @@ mod tests {
                 }
                 thread::sleep(Duration::from_millis(20));
             }
-        }
-    }
-
-    impl Drop for Exporter {
-        fn drop(&mut self) {
-            self.stop.stop();
         }
     }
 
@@ -585,7 +562,7 @@ mod tests {
         let stop = Arc::new(StopSignal::default());
         let collectors = all_host_collectors(&HostOptions::default());
         let connection = Arc::new(SharedConnection::default());
-        let results = start(&config, collectors, connection.clone(), stop.clone()).unwrap();
+        let (results, _) = start(&config, collectors, connection.clone(), stop.clone()).unwrap();
         let announced = Arc::new(AtomicUsize::new(0));
         let counter = announced.clone();
         results.on_first_run(move || {

@@ -9,20 +9,29 @@
 //! volumes, networks, the node) each run on their own thread, off the domain path (see
 //! `host_runner`).
 
+mod clock;
+mod collection;
+mod config;
+mod connector;
 mod domain_lists;
 pub mod domains;
 pub mod events;
 pub mod fields;
-pub mod host_runner;
+mod first_run;
+mod host_runner;
 pub mod job_schedule;
 pub mod labels;
 pub mod options;
-pub mod scheduler;
-pub mod shared_connection;
-pub mod stop;
+mod shared_connection;
+pub mod slow;
+mod stop;
+mod worker;
 
 pub use crate::groups::{all_domain_collectors, all_host_collectors};
+pub use collection::{start, Collection, Collectors};
+pub use config::CollectConfig;
 pub use fields::Fields;
+pub use slow::SlowDomainCollector;
 
 use crate::family::{Kind, Sink};
 use crate::libvirt::domain_xml::DomainXml;

@@ -3,7 +3,7 @@
 //! `libvirt_exporter_dropped_series` says how many series went. The exporter's own families,
 //! the host families and the domain counts are never left out, but they count towards the cap.
 
-use super::domain;
+use super::{domain, slow_results};
 use crate::family::{emit, Kind, Labels, Sink, Value};
 use crate::snapshot::Snapshot;
 use std::collections::HashMap;
@@ -22,8 +22,8 @@ pub fn encode(sink: &mut dyn Sink, dropped: u64) -> fmt::Result {
     )
 }
 
-/// How many series each domain of the snapshot adds: its own families and its lifecycle
-/// event counters.
+/// How many series each domain of the snapshot adds: its own families, its slow results and
+/// its lifecycle event counters.
 pub fn series_per_domain(snapshot: &Snapshot) -> Vec<usize> {
     let events: HashMap<&str, usize> = snapshot
         .events
@@ -34,7 +34,9 @@ pub fn series_per_domain(snapshot: &Snapshot) -> Vec<usize> {
     domain::series_per_domain(&snapshot.domains)
         .into_iter()
         .zip(&snapshot.domains)
-        .map(|(n, d)| n + events.get(d.name.as_str()).copied().unwrap_or(0))
+        .map(|(n, d)| {
+            n + slow_results::series(d) + events.get(d.name.as_str()).copied().unwrap_or(0)
+        })
         .collect()
 }
 

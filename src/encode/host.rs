@@ -99,6 +99,7 @@ pub(crate) mod tests {
             crate::encode::encode(
                 std::sync::Arc::new(snapshot),
                 &crate::exposition::Format::ALL,
+                Default::default(),
             )
             .plain(crate::exposition::Format::Text)
             .to_vec(),

@@ -8,6 +8,7 @@ mod events;
 mod exporter;
 mod gzip_text;
 mod host;
+mod slow_results;
 
 use crate::exposition::{Exposition, Format};
 pub use crate::family;
@@ -41,6 +42,7 @@ impl Collector for SnapshotCollector {
             Some(indices) => indices.iter().map(|&i| &s.domains[i]).collect(),
         };
         domain::encode(&mut enc, &s.domains, &shown, s.up)?;
+        slow_results::encode(&mut enc, &shown)?;
         match &self.shown {
             None => events::encode(&mut enc, &s.events)?,
             Some(_) => {
@@ -63,11 +65,19 @@ fn registry(collector: SnapshotCollector) -> Registry {
     registry
 }
 
+/// How to encode, beyond what the snapshot says: configuration only the encoder uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// `--web.max-series`: at most this many series per scrape; whole domains beyond it are
+    /// left out (see `cap`). `None`: no cap.
+    pub max_series: Option<usize>,
+}
+
 /// Encodes `snapshot` straight into gzip in the `eager` formats now (OpenMetrics if none is
 /// given), and leaves the others to be encoded from it when first asked for. Under a series
 /// cap that the snapshot exceeds, the first format is encoded a second time without the
 /// domains that do not fit, and every format leaves them out.
-pub fn encode(snapshot: Arc<Snapshot>, eager: &[Format]) -> Exposition {
+pub fn encode(snapshot: Arc<Snapshot>, eager: &[Format], options: EncodeOptions) -> Exposition {
     let collected_at = snapshot.collected_at;
     let up = snapshot.up;
     let mut collector = SnapshotCollector {
@@ -77,7 +87,7 @@ pub fn encode(snapshot: Arc<Snapshot>, eager: &[Format]) -> Exposition {
     };
     let first = eager.first().copied().unwrap_or(Format::OpenMetrics);
     let mut body = gzipped(&collector, first);
-    if let Some(max) = snapshot.max_series {
+    if let Some(max) = options.max_series {
         // Both formats have one line per series, so either one's count decides.
         let total = body.series();
         if total > max {
@@ -123,6 +133,7 @@ pub fn catalogue() -> Vec<(String, Kind)> {
     all.extend(domain::FAMILIES.iter().copied());
     all.extend(events::FAMILIES.iter().copied());
     all.extend(groups().iter().flat_map(Group::families));
+    all.extend(slow_results::FAMILIES.iter().copied());
     all.into_iter()
         .map(|(name, kind)| (family::exposed_name(name, kind), kind))
         .collect()

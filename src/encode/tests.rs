@@ -155,6 +155,11 @@ fn full_domain(name: &str) -> DomainStats {
                 kvm("blocking", false, KvmValue::Count(2)),
             ],
         },
+        slow: vec![SlowResult {
+            collector: "probe",
+            taken_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_050)),
+            stale: true,
+        }],
     }
 }
 
@@ -206,13 +211,16 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
             domains: domain_events,
             host: BTreeMap::from([((5, 1), 2), ((0, 0), 1)]),
         },
-        max_series: None,
     }
 }
 
 fn text_of(s: Snapshot) -> String {
+    text_with(s, EncodeOptions::default())
+}
+
+fn text_with(s: Snapshot, options: EncodeOptions) -> String {
     String::from_utf8(
-        encode(Arc::new(s), &Format::ALL)
+        encode(Arc::new(s), &Format::ALL, options)
             .plain(Format::Text)
             .to_vec(),
     )
@@ -256,6 +264,7 @@ fn assert_bodies(e: &Exposition, text: &str, openmetrics: &str) {
 /// series cap, where the first one's count decides what is left out.
 fn assert_bodies_whatever_is_encoded_first(
     snapshot: &Arc<Snapshot>,
+    options: EncodeOptions,
     text: &str,
     openmetrics: &str,
 ) {
@@ -267,7 +276,7 @@ fn assert_bodies_whatever_is_encoded_first(
         &[Format::OpenMetrics, Format::Text],
     ];
     for eager in choices {
-        let e = encode(snapshot.clone(), eager);
+        let e = encode(snapshot.clone(), eager, options);
         for format in Format::ALL {
             let expected =
                 eager.contains(&format) || (eager.is_empty() && format == Format::OpenMetrics);
@@ -419,6 +428,7 @@ fn openmetrics_ends_with_eof_and_gzip_round_trips() {
     let e = encode(
         Arc::new(full_snapshot(vec![full_domain("web")])),
         &Format::ALL,
+        EncodeOptions::default(),
     );
     let om = e.plain(Format::OpenMetrics);
     let om = std::str::from_utf8(&om).unwrap();
@@ -437,13 +447,18 @@ fn gzip_bodies_are_what_prometheus_client_writes() {
         dropped: 0,
     });
     assert!(text.contains("domain=\"db\""), "{text}");
-    assert_bodies_whatever_is_encoded_first(&snapshot, &text, &openmetrics);
+    assert_bodies_whatever_is_encoded_first(
+        &snapshot,
+        EncodeOptions::default(),
+        &text,
+        &openmetrics,
+    );
 }
 
 #[test]
 fn gzip_bodies_under_an_exceeded_cap_are_what_prometheus_client_writes() {
     let names = ["c", "a", "d", "b"];
-    let mut s = full_snapshot(names.iter().map(|n| full_domain(n)).collect());
+    let s = full_snapshot(names.iter().map(|n| full_domain(n)).collect());
     let (uncapped, _) = reference(SnapshotCollector {
         snapshot: Arc::new(s.clone()),
         shown: None,
@@ -451,7 +466,9 @@ fn gzip_bodies_under_an_exceeded_cap_are_what_prometheus_client_writes() {
     });
     let total = count_series(&uncapped);
     let max = total - 1;
-    s.max_series = Some(max);
+    let options = EncodeOptions {
+        max_series: Some(max),
+    };
     let snapshot = Arc::new(s);
     // The cap's choice made from the whole text's count, as the encoder used to.
     let (shown, dropped) = cap::choose(&snapshot, total, max);
@@ -462,13 +479,11 @@ fn gzip_bodies_under_an_exceeded_cap_are_what_prometheus_client_writes() {
         dropped,
     });
     assert!(text.contains(&format!("libvirt_exporter_dropped_series {dropped}\n")));
-    assert_bodies_whatever_is_encoded_first(&snapshot, &text, &openmetrics);
+    assert_bodies_whatever_is_encoded_first(&snapshot, options, &text, &openmetrics);
 }
 
 fn capped(domains: Vec<DomainStats>, max: Option<usize>) -> String {
-    let mut s = full_snapshot(domains);
-    s.max_series = max;
-    text_of(s)
+    text_with(full_snapshot(domains), EncodeOptions { max_series: max })
 }
 
 fn shown_domains(text: &str) -> BTreeSet<String> {

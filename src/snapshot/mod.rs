@@ -33,9 +33,6 @@ pub struct Snapshot {
     pub host: HostStats,
     /// Domain lifecycle events counted since the exporter started.
     pub events: EventStats,
-    /// `--web.max-series`: at most this many series per scrape; whole domains beyond it are
-    /// left out (see `encode::cap`). `None`: no cap.
-    pub max_series: Option<usize>,
 }
 
 /// The outcome of one collector in one cycle.
@@ -88,6 +85,25 @@ pub struct DomainStats {
     pub job: JobStats,
     /// KVM's own statistics from QEMU's `query-stats` (opt-in `vm` collector).
     pub kvm: KvmStats,
+    /// How current the data of each slow per-domain collector (`collect::slow`) merged into
+    /// this domain is; empty without slow collectors.
+    pub slow: Vec<SlowResult>,
+}
+
+/// The state of one slow per-domain collector's data for one domain. Its data itself is in the
+/// collector's own fields of [`DomainStats`]; this says how old it is and whether it is the
+/// answer to the latest call. Present once the collector has data for the domain, or once a
+/// call for it failed or ran past its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowResult {
+    /// The collector's name, as in `--collector.<name>`.
+    pub collector: &'static str,
+    /// When the call whose data is merged started; `None`: no data (none yet, or too old to
+    /// serve).
+    pub taken_at: Option<SystemTime>,
+    /// The latest call failed, or has not returned within the collector's deadline: the data,
+    /// if any, is from an earlier call.
+    pub stale: bool,
 }
 
 impl DomainStats {
