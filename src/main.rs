@@ -6,7 +6,9 @@ use libvirt_exporter::cli::{self, CliError};
 use libvirt_exporter::collect::host_runner::{self, RunnerConfig};
 use libvirt_exporter::collect::shared_connection::SharedConnection;
 use libvirt_exporter::collect::stop::StopSignal;
-use libvirt_exporter::collect::{all_domain_collectors, all_host_collectors, scheduler};
+use libvirt_exporter::collect::{
+    all_domain_collectors, all_host_collectors, scheduler, HostOptions,
+};
 use libvirt_exporter::exposition::Published;
 use libvirt_exporter::{http, libvirt};
 use std::process::ExitCode;
@@ -16,7 +18,9 @@ fn main() -> ExitCode {
     // First, while this is the only thread (see its doc comment).
     libvirt::limit_malloc_arenas();
     let collectors = all_domain_collectors();
-    let config = match cli::parse(std::env::args_os(), &collectors) {
+    let switches =
+        cli::CollectorSwitches::of(&collectors, &all_host_collectors(&HostOptions::default()));
+    let config = match cli::parse(std::env::args_os(), &switches) {
         Ok(config) => config,
         Err(CliError::Clap(e)) if !e.use_stderr() => e.exit(),
         Err(e) => {
