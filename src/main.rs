@@ -4,7 +4,9 @@
 use anyhow::Context;
 use libvirt_exporter::cli::{self, CliError};
 use libvirt_exporter::collect::slow::all_slow_domain_collectors;
-use libvirt_exporter::collect::{self, all_domain_collectors, all_host_collectors, Collectors};
+use libvirt_exporter::collect::{
+    self, all_domain_collectors, all_host_collectors, Collectors, HostOptions,
+};
 use libvirt_exporter::exposition::Published;
 use libvirt_exporter::{http, libvirt};
 use std::process::ExitCode;
@@ -19,7 +21,9 @@ fn main() -> ExitCode {
     // First, while this is the only thread (see its doc comment).
     libvirt::limit_malloc_arenas();
     let collectors = all_domain_collectors();
-    let config = match cli::parse(std::env::args_os(), &collectors) {
+    let switches =
+        cli::CollectorSwitches::of(&collectors, &all_host_collectors(&HostOptions::default()));
+    let config = match cli::parse(std::env::args_os(), &switches) {
         Ok(config) => config,
         Err(CliError::Clap(e)) if !e.use_stderr() => e.exit(),
         Err(e) => {

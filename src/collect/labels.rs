@@ -5,11 +5,12 @@
 //! Everything that can be checked is checked at startup (label names, XPath syntax, unbound
 //! prefixes), so a typo stops the exporter instead of yielding empty labels. Values are the
 //! XPath string value (the first node in document order for a node set), trimmed and cut to
-//! [`MAX_VALUE_CHARS`] characters. The compiled XPath objects of `sxd_xpath` are not `Send`,
-//! so the set keeps the checked text and compiles it again when a domain's XML is read (rare:
-//! the XML is cached between cycles).
+//! [`MAX_VALUE_CHARS`] characters. Expressions are compiled once at startup by `xpath_eval`
+//! and evaluated over the XML parsed by roxmltree ([`xml_tree`]).
 
-use sxd_xpath::{Context, Factory};
+mod xml_tree;
+
+use xpath_eval::{Expr, FunctionCall, LocationPath, NodeTest, PathExpr, PrimaryExpr, QName};
 
 /// The longest label value kept, in characters; longer values are cut.
 pub const MAX_VALUE_CHARS: usize = 256;
@@ -50,12 +51,23 @@ pub enum LabelError {
 }
 
 /// One user-defined label.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LabelSpec {
     /// Leaked once at startup: label names are `&'static str` throughout the encoder.
     pub name: &'static str,
     pub xpath: String,
+    /// `xpath`, compiled.
+    compiled: Expr,
 }
+
+/// Two labels are the same when their names and expressions read the same.
+impl PartialEq for LabelSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.xpath == other.xpath
+    }
+}
+
+impl Eq for LabelSpec {}
 
 /// The labels and namespace bindings from the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,10 +99,11 @@ impl LabelSet {
             if set.labels.iter().any(|l| l.name == name) {
                 return Err(LabelError::Duplicate(name.into()));
             }
-            set.check_xpath(xpath)?;
+            let compiled = set.compile(xpath)?;
             set.labels.push(LabelSpec {
                 name: Box::leak(name.to_string().into_boxed_str()),
                 xpath: xpath.to_string(),
+                compiled,
             });
         }
         Ok(set)
@@ -104,25 +117,23 @@ impl LabelSet {
         self.labels.iter().map(|l| l.name)
     }
 
-    fn check_xpath(&self, expr: &str) -> Result<(), LabelError> {
-        let bad = |message: String| LabelError::BadXPath {
+    /// Compiles `expr` and checks that every namespace prefix it uses is bound.
+    fn compile(&self, expr: &str) -> Result<Expr, LabelError> {
+        let compiled = xpath_eval::parse(expr).map_err(|e| LabelError::BadXPath {
             expr: expr.into(),
-            message,
-        };
-        match Factory::new().build(expr) {
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(bad("it is empty".into())),
-            Err(e) => return Err(bad(e.to_string())),
-        }
-        for prefix in prefixes(expr) {
+            message: e.to_string(),
+        })?;
+        let mut used = Vec::new();
+        prefixes(&compiled, &mut used);
+        for prefix in used {
             if !self.namespaces.iter().any(|(p, _)| *p == prefix) {
                 return Err(LabelError::UnboundPrefix {
                     expr: expr.into(),
-                    prefix,
+                    prefix: prefix.to_owned(),
                 });
             }
         }
-        Ok(())
+        Ok(compiled)
     }
 
     /// Every label's value in `xml`, in the order the labels were given. A document that does
@@ -131,24 +142,24 @@ impl LabelSet {
         if self.labels.is_empty() {
             return Vec::new();
         }
-        let package = sxd_document::parser::parse(xml);
-        let document = package.as_ref().map(|p| p.as_document());
-        let mut context = Context::new();
-        for (prefix, uri) in &self.namespaces {
-            context.set_namespace(prefix, uri);
-        }
-        let factory = Factory::new();
+        let document = roxmltree::Document::parse(xml).ok();
+        let lookup = |prefix: &str| {
+            self.namespaces
+                .iter()
+                .find(|(p, _)| p == prefix)
+                .map(|(_, uri)| uri.clone())
+        };
         self.labels
             .iter()
             .map(|label| {
                 let value = document
                     .as_ref()
-                    .ok()
                     .and_then(|doc| {
-                        let xpath = factory.build(&label.xpath).ok()??;
-                        xpath.evaluate(&context, doc.root()).ok()
+                        let mut context = xpath_eval::EvaluationContext::new(xml_tree::root(doc));
+                        context.namespaces = Some(&lookup);
+                        xpath_eval::evaluate(&label.compiled, &context).ok()
                     })
-                    .map(|v| cap(v.into_string().trim()))
+                    .map(|v| cap(v.to_xpath_string().trim()))
                     .unwrap_or_default();
                 (label.name, value)
             })
@@ -193,42 +204,59 @@ fn is_ncname(s: &str) -> bool {
     s.starts_with(is_name_start) && s.chars().all(is_name_char)
 }
 
-/// The namespace prefixes an XPath expression uses (`p:name`, `@p:name`, `p:*`), outside
-/// string literals and not counting axes (`child::`).
-fn prefixes(expr: &str) -> Vec<String> {
-    let chars: Vec<char> = expr.chars().collect();
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\'' || c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != c {
-                i += 1;
-            }
-            i += 1;
-        } else if is_name_start(c) {
-            let start = i;
-            while i < chars.len() && is_name_char(chars[i]) {
-                i += 1;
-            }
-            let colon = chars.get(i) == Some(&':');
-            let local = chars
-                .get(i + 1)
-                .is_some_and(|&n| is_name_start(n) || n == '*');
-            if colon && local {
-                found.push(chars[start..i].iter().collect());
-                i += 1;
-            }
-        } else if c.is_ascii_digit() {
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
-                i += 1;
-            }
-        } else {
-            i += 1;
+/// Appends the namespace prefixes `expr` uses (in name tests, `p:*`, function and variable
+/// names) to `out`.
+fn prefixes<'e>(expr: &'e Expr, out: &mut Vec<&'e str>) {
+    match expr {
+        Expr::Or(l, r)
+        | Expr::And(l, r)
+        | Expr::Union(l, r)
+        | Expr::Equality(l, _, r)
+        | Expr::Relational(l, _, r)
+        | Expr::Additive(l, _, r)
+        | Expr::Multiplicative(l, _, r) => {
+            prefixes(l, out);
+            prefixes(r, out);
+        }
+        Expr::Negate(e) => prefixes(e, out),
+        Expr::Path(PathExpr::Location(path)) => path_prefixes(path, out),
+        Expr::Path(PathExpr::Filter(filter)) => {
+            primary_prefixes(&filter.primary, out);
+            filter.predicates.iter().for_each(|p| prefixes(p, out));
+        }
+        Expr::Path(PathExpr::FilterLocation(filter, path)) => {
+            primary_prefixes(&filter.primary, out);
+            filter.predicates.iter().for_each(|p| prefixes(p, out));
+            path_prefixes(path, out);
         }
     }
-    found
+}
+
+fn path_prefixes<'e>(path: &'e LocationPath, out: &mut Vec<&'e str>) {
+    for step in &path.steps {
+        match &step.node_test {
+            NodeTest::NamespaceWildcard(prefix) => out.push(prefix),
+            NodeTest::QName(name) => qname_prefix(name, out),
+            _ => {}
+        }
+        step.predicates.iter().for_each(|p| prefixes(p, out));
+    }
+}
+
+fn primary_prefixes<'e>(primary: &'e PrimaryExpr, out: &mut Vec<&'e str>) {
+    match primary {
+        PrimaryExpr::Variable(name) => qname_prefix(name, out),
+        PrimaryExpr::Parenthesized(e) => prefixes(e, out),
+        PrimaryExpr::Function(FunctionCall { name, args }) => {
+            qname_prefix(name, out);
+            args.iter().for_each(|a| prefixes(a, out));
+        }
+        PrimaryExpr::Literal(_) | PrimaryExpr::Number(_) => {}
+    }
+}
+
+fn qname_prefix<'e>(name: &'e QName, out: &mut Vec<&'e str>) {
+    out.extend(name.prefix.as_deref());
 }
 
 #[cfg(test)]
@@ -349,10 +377,17 @@ mod tests {
 
     #[test]
     fn prefixes_are_found_outside_literals_and_axes() {
-        assert_eq!(prefixes("/a/p:b/@q:c"), ["p", "q"]);
-        assert_eq!(prefixes("child::p:b | p2:*"), ["p", "p2"]);
-        assert_eq!(prefixes("/a[@b='x:y'][. = \"u:v\"]"), Vec::<String>::new());
-        assert_eq!(prefixes("attribute::id + 1.5"), Vec::<String>::new());
-        assert_eq!(prefixes("string-length(/a/b-c.d)"), Vec::<String>::new());
+        let used = |expr: &str| {
+            let compiled = xpath_eval::parse(expr).unwrap();
+            let mut out = Vec::new();
+            prefixes(&compiled, &mut out);
+            out.into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
+        assert_eq!(used("/a/p:b/@q:c"), ["p", "q"]);
+        assert_eq!(used("child::p:b | p2:*"), ["p", "p2"]);
+        assert_eq!(used("/a[@b='x:y'][. = \"u:v\"]"), Vec::<String>::new());
+        assert_eq!(used("attribute::id + 1.5"), Vec::<String>::new());
+        assert_eq!(used("string-length(/a/b-c.d)"), Vec::<String>::new());
+        assert_eq!(used("count(/a[f:g($v:w) > -(/x/y:z)])"), ["f", "v", "y"]);
     }
 }

@@ -264,30 +264,14 @@ fn escape_html(s: &str) -> String {
     out
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, or `None` before 1970 or after 9999.
+/// `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, UTC), or `None` before 1970 or after 9999, which
+/// humantime cannot write (it panics before the epoch and fails after 9999).
 fn rfc3339_utc(t: SystemTime) -> Option<String> {
-    let secs = t.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    if secs >= 253_402_300_800 {
-        return None;
-    }
-    let days = i64::try_from(secs / 86_400).ok()?;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    ))
+    use std::fmt::Write;
+    t.duration_since(UNIX_EPOCH).ok()?;
+    let mut out = String::new();
+    write!(out, "{}", humantime::format_rfc3339_seconds(t)).ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
@@ -323,11 +307,11 @@ mod tests {
     }
 
     #[test]
-    fn formats_rfc3339() {
+    fn formats_rfc3339_in_whole_seconds_and_refuses_what_it_cannot_write() {
         let at = |s| UNIX_EPOCH + Duration::from_secs(s);
         assert_eq!(rfc3339_utc(at(0)).unwrap(), "1970-01-01T00:00:00Z");
         assert_eq!(
-            rfc3339_utc(at(1_700_000_000)).unwrap(),
+            rfc3339_utc(at(1_700_000_000) + Duration::from_millis(999)).unwrap(),
             "2023-11-14T22:13:20Z"
         );
         assert_eq!(
