@@ -39,6 +39,23 @@ pub struct CollectorSwitches {
 }
 
 impl CollectorSwitches {
+    /// The switches of every group of the registry: the domain groups (bulk and slow
+    /// per-domain) as statistics groups, the host groups as host collectors.
+    pub fn of_registry() -> Self {
+        let mut switches = CollectorSwitches {
+            domain: Vec::new(),
+            host: Vec::new(),
+        };
+        for group in crate::groups::groups() {
+            let switch = (group.name(), group.enabled_by_default());
+            match group {
+                crate::groups::Group::Host(_) => switches.host.push(switch),
+                _ => switches.domain.push(switch),
+            }
+        }
+        switches
+    }
+
     /// The switches of these collectors.
     pub fn of(domain: &[Box<dyn DomainCollector>], host: &[Box<dyn HostCollector>]) -> Self {
         CollectorSwitches {

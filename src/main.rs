@@ -3,11 +3,9 @@
 
 use anyhow::Context;
 use libvirt_exporter::cli::{self, CliError};
-use libvirt_exporter::collect::slow::all_slow_domain_collectors;
-use libvirt_exporter::collect::{
-    self, all_domain_collectors, all_host_collectors, Collectors, HostOptions,
-};
+use libvirt_exporter::collect::{self, all_domain_collectors, all_host_collectors, Collectors};
 use libvirt_exporter::exposition::Published;
+use libvirt_exporter::groups::all_slow_domain_collectors;
 use libvirt_exporter::{http, libvirt};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,8 +19,7 @@ fn main() -> ExitCode {
     // First, while this is the only thread (see its doc comment).
     libvirt::limit_malloc_arenas();
     let collectors = all_domain_collectors();
-    let switches =
-        cli::CollectorSwitches::of(&collectors, &all_host_collectors(&HostOptions::default()));
+    let switches = cli::CollectorSwitches::of_registry();
     let config = match cli::parse(std::env::args_os(), &switches) {
         Ok(config) => config,
         Err(CliError::Clap(e)) if !e.use_stderr() => e.exit(),
@@ -76,10 +73,9 @@ fn run(
                 .into_iter()
                 .filter(|c| config.host_collectors.contains(&c.name()))
                 .collect(),
-            // No command-line flags for them yet: those enabled by default.
             slow: all_slow_domain_collectors()
                 .into_iter()
-                .filter(|c| c.enabled_by_default())
+                .filter(|c| config.collectors.contains(&c.name()))
                 .collect(),
         };
         let collection = collect::start(config.collect.clone(), collectors, published.clone())

@@ -19,6 +19,10 @@ const ALL_COLLECTORS: &[&str] = &[
     "--collector.iothread",
     "--collector.dirtyrate",
     "--collector.vm",
+    "--collector.iotune",
+    "--collector.iftune",
+    "--collector.tuning",
+    "--collector.blockjob",
 ];
 
 /// The collectors whose outcome must be in before the exposition is recorded: the bulk cycle
@@ -36,6 +40,13 @@ const COLLECTORS: &[&str] = &[
     "dirtyrate",
     "vm",
     "job",
+    "diskerror",
+    "control",
+    "snapshot",
+    "iotune",
+    "iftune",
+    "tuning",
+    "blockjob",
     "pool",
     "volume",
     "network",
@@ -60,6 +71,7 @@ const VOLATILE: &[&str] = &[
     "process_threads",
     "libvirt_domain_info_cpu_time_seconds",
     "libvirt_domain_vcpu_time_seconds",
+    "libvirt_exporter_slow_result_timestamp_seconds",
 ];
 
 /// Families of which every counter is volatile: the test driver derives disk and NIC

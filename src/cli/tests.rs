@@ -5,11 +5,25 @@ use super::*;
 use crate::collect::{all_domain_collectors, all_host_collectors};
 use crate::http::ListenAddress;
 
+/// The switches the exporter offers: those of the group registry.
 fn switches() -> CollectorSwitches {
-    CollectorSwitches::of(
+    CollectorSwitches::of_registry()
+}
+
+#[test]
+fn the_registry_switches_are_those_of_its_collectors() {
+    let of = CollectorSwitches::of(
         &all_domain_collectors(),
         &all_host_collectors(&HostOptions::default()),
-    )
+    );
+    let registry = CollectorSwitches::of_registry();
+    assert_eq!(registry.host, of.host);
+    assert!(
+        registry.domain.starts_with(&of.domain),
+        "{:?}",
+        registry.domain
+    );
+    assert!(registry.domain.contains(&("diskerror", true)));
 }
 
 fn parse_args(args: &[&str]) -> Result<Config, CliError> {
@@ -225,7 +239,10 @@ fn the_parsed_defaults_are_the_collectors_own() {
             "vcpu",
             "interface",
             "block",
-            "job"
+            "job",
+            "diskerror",
+            "control",
+            "snapshot"
         ]
     );
     assert_eq!(c.host_collectors, ["pool", "volume", "network", "node"]);
@@ -280,7 +297,9 @@ fn host_collectors_switch_off_and_take_their_settings() {
     assert_eq!(c.host.volume_interval, Duration::from_secs(300));
     assert!(c.host.pool_refresh);
     // Host toggles do not touch the domain collectors.
-    assert_eq!(c.collectors.len(), 7);
+    let domain_defaults = switches().domain.iter().filter(|(_, on)| *on).count();
+    assert_eq!(c.collectors.len(), domain_defaults);
+    assert_eq!(domain_defaults, 10);
 }
 
 #[test]
@@ -328,7 +347,18 @@ fn collectors_switch_on_and_off_and_the_last_flag_wins() {
     .unwrap();
     assert_eq!(
         c.collectors,
-        ["state", "cpu", "balloon", "vcpu", "interface", "perf", "vm"]
+        [
+            "state",
+            "cpu",
+            "balloon",
+            "vcpu",
+            "interface",
+            "perf",
+            "vm",
+            "diskerror",
+            "control",
+            "snapshot"
+        ]
     );
     let c = parse_args(&["--no-libvirt.read-only", "--libvirt.read-only"]).unwrap();
     assert!(c.collect.read_only);

@@ -83,8 +83,10 @@ fn encode_domains(sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result 
         }),
     )?;
     for group in groups() {
-        if let Group::Domain(collector) = group {
-            collector.encode(sink, domains)?;
+        match group {
+            Group::Domain(collector) => collector.encode(sink, domains)?,
+            Group::Slow(collector) => collector.encode(sink, domains)?,
+            Group::Host(_) => {}
         }
     }
     Ok(())

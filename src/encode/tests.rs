@@ -160,6 +160,57 @@ fn full_domain(name: &str) -> DomainStats {
             taken_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_050)),
             stale: true,
         }],
+        disk_errors: vec![DiskError {
+            target_device: "vda".into(),
+            error: 2,
+        }],
+        control: Some(ControlState {
+            state: 3,
+            reason: 2,
+            seconds: 1.5,
+        }),
+        disk_limits: vec![DiskLimits {
+            target_device: "vda".into(),
+            limits: crate::groups::block_limit_parameters()
+                .map(|parameter| Limit {
+                    parameter,
+                    value: 1000.0,
+                })
+                .collect(),
+            group: Some("db".into()),
+        }],
+        interface_limits: vec![InterfaceLimits {
+            target_device: "vnet0".into(),
+            limits: crate::groups::interface_limit_parameters()
+                .map(|parameter| Limit {
+                    parameter,
+                    value: 2048.0,
+                })
+                .collect(),
+        }],
+        tuning: Tuning {
+            cpu_shares: Some(1024),
+            cpu_periods: vec![("vcpu", 0.1)],
+            cpu_quotas: vec![("vcpu", 0.05)],
+            memory_limits: vec![
+                ("hard_limit", 1 << 30),
+                ("soft_limit", 1 << 29),
+                ("swap_hard_limit", 1 << 31),
+                ("min_guarantee", 1 << 28),
+            ],
+        },
+        snapshots: Some(Snapshots {
+            count: 2,
+            oldest_seconds: Some(1_700_000_000),
+            newest_seconds: Some(1_700_086_400),
+        }),
+        block_jobs: vec![BlockJob {
+            target_device: "vda".into(),
+            job_type: "copy".into(),
+            processed_bytes: 100,
+            total_bytes: 400,
+            bandwidth_bytes_per_second: 1 << 20,
+        }],
     }
 }
 

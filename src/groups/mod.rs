@@ -9,23 +9,33 @@
 
 mod balloon;
 mod block;
+mod blockjob;
+mod control;
 mod cpu;
 mod dirtyrate;
+mod diskerror;
+mod iftune;
 mod interface;
 mod iothread;
+mod iotune;
 mod job;
 mod network;
 mod node;
 mod perf;
 mod pool;
+mod snapshot;
 mod state;
+mod tuning;
 pub mod vcpu;
 pub mod vm;
 mod volume;
 
-use crate::collect::{DomainCollector, HostCollector, HostOptions};
+use crate::collect::{DomainCollector, HostCollector, HostOptions, SlowDomainCollector};
 use crate::family::Kind;
+use crate::libvirt::domain_xml::DomainXml;
+use crate::libvirt::{Domain, LibvirtError};
 use std::sync::LazyLock;
+use std::time::Duration;
 
 /// One statistics group, by the way it is collected.
 pub enum Group {
@@ -34,6 +44,8 @@ pub enum Group {
     Domain(Box<dyn DomainCollector>),
     /// Read on its own thread and interval, off the domain path.
     Host(Box<dyn HostCollector>),
+    /// Read per domain off the bulk cycle, on its own interval, each call with a deadline.
+    Slow(Box<dyn SlowDomainCollector>),
 }
 
 impl Group {
@@ -42,6 +54,7 @@ impl Group {
         match self {
             Group::Domain(c) => c.name(),
             Group::Host(c) => c.name(),
+            Group::Slow(c) => c.name(),
         }
     }
 
@@ -50,6 +63,7 @@ impl Group {
         match self {
             Group::Domain(c) => c.enabled_by_default(),
             Group::Host(c) => c.enabled_by_default(),
+            Group::Slow(c) => c.enabled_by_default(),
         }
     }
 
@@ -58,6 +72,7 @@ impl Group {
         match self {
             Group::Domain(c) => c.families(),
             Group::Host(c) => c.families(),
+            Group::Slow(c) => c.families(),
         }
     }
 }
@@ -77,6 +92,13 @@ pub fn all_groups(options: &HostOptions) -> Vec<Group> {
         Group::Domain(Box::new(dirtyrate::DirtyRate)),
         Group::Domain(Box::new(vm::Vm)),
         Group::Domain(Box::new(job::Job)),
+        Group::Slow(Box::new(diskerror::DiskErrors)),
+        Group::Slow(Box::new(control::Control)),
+        Group::Slow(Box::new(iotune::IoTune)),
+        Group::Slow(Box::new(iftune::IfTune)),
+        Group::Slow(Box::new(tuning::TuningGroup)),
+        Group::Slow(Box::new(snapshot::SnapshotGroup)),
+        Group::Slow(Box::new(blockjob::BlockJobs)),
         Group::Host(Box::new(pool::Pool {
             refresh: options.pool_refresh,
         })),
@@ -101,7 +123,7 @@ pub fn all_domain_collectors() -> Vec<Box<dyn DomainCollector>> {
         .into_iter()
         .filter_map(|g| match g {
             Group::Domain(c) => Some(c),
-            Group::Host(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -112,9 +134,67 @@ pub fn all_host_collectors(options: &HostOptions) -> Vec<Box<dyn HostCollector>>
         .into_iter()
         .filter_map(|g| match g {
             Group::Host(c) => Some(c),
-            Group::Domain(_) => None,
+            _ => None,
         })
         .collect()
+}
+
+/// Every slow per-domain group, in output order.
+pub fn all_slow_domain_collectors() -> Vec<Box<dyn SlowDomainCollector>> {
+    all_groups(&HostOptions::default())
+        .into_iter()
+        .filter_map(|g| match g {
+            Group::Slow(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every disk I/O limit parameter the `iotune` group knows, for encoder tests.
+pub fn block_limit_parameters() -> impl Iterator<Item = &'static str> {
+    iotune::PARAMETERS.iter().map(|(p, _, _)| *p)
+}
+
+/// Every NIC bandwidth parameter the `iftune` group knows, for encoder tests.
+pub fn interface_limit_parameters() -> impl Iterator<Item = &'static str> {
+    iftune::PARAMETERS.iter().map(|(p, _, _)| *p)
+}
+
+/// How long one slow per-domain call may take before the domain's data is marked stale.
+pub const SLOW_CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Whether the domain runs (or is paused): only then does it have an ID and a monitor.
+pub(crate) fn running(domain: &Domain) -> bool {
+    domain.id().is_some()
+}
+
+/// A call the driver does not implement (the test driver has no block jobs) gives no data
+/// rather than a failed run every interval.
+pub(crate) fn unless_unsupported<T: Default>(
+    result: Result<T, LibvirtError>,
+) -> Result<T, LibvirtError> {
+    match result {
+        Err(e) if e.is_unsupported() => Ok(T::default()),
+        other => other,
+    }
+}
+
+/// The target devices of the domain's disks (`vda`...), from its XML.
+pub(crate) fn disk_targets(domain: &Domain) -> Result<Vec<String>, LibvirtError> {
+    Ok(parse_xml(&domain.xml()?)?
+        .disks
+        .into_iter()
+        .map(|d| d.target_device)
+        .collect())
+}
+
+/// The domain XML, parsed; an unreadable one is an error of the call that gave it.
+pub(crate) fn parse_xml(xml: &str) -> Result<DomainXml, LibvirtError> {
+    DomainXml::parse(xml).map_err(|e| LibvirtError {
+        call: "virDomainGetXMLDesc",
+        code: -1,
+        message: format!("unreadable domain XML: {e}"),
+    })
 }
 
 #[cfg(test)]

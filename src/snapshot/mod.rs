@@ -6,9 +6,13 @@
 //! units (bytes, seconds) by the collectors.
 
 mod events;
+mod health;
 mod host;
 
 pub use events::{DomainEvents, EventKind, EventStats};
+pub use health::{
+    BlockJob, ControlState, DiskError, DiskLimits, InterfaceLimits, Limit, Snapshots, Tuning,
+};
 pub use host::{HostStats, NetworkStats, NodeCell, NodeStats, PoolStats, Versions, VolumeStats};
 
 use std::collections::BTreeMap;
@@ -85,6 +89,20 @@ pub struct DomainStats {
     pub job: JobStats,
     /// KVM's own statistics from QEMU's `query-stats` (opt-in `vm` collector).
     pub kvm: KvmStats,
+    /// Disks with their error state (`diskerror` collector).
+    pub disk_errors: Vec<DiskError>,
+    /// The QEMU monitor's state, running domains only (`control` collector).
+    pub control: Option<ControlState>,
+    /// I/O limits of the disks that have any (`iotune` collector).
+    pub disk_limits: Vec<DiskLimits>,
+    /// Bandwidth limits of the NICs that have any (`iftune` collector).
+    pub interface_limits: Vec<InterfaceLimits>,
+    /// CPU and memory tuning (`tuning` collector).
+    pub tuning: Tuning,
+    /// Snapshots (`snapshot` collector).
+    pub snapshots: Option<Snapshots>,
+    /// Block jobs running now (`blockjob` collector).
+    pub block_jobs: Vec<BlockJob>,
     /// How current the data of each slow per-domain collector (`collect::slow`) merged into
     /// this domain is; empty without slow collectors.
     pub slow: Vec<SlowResult>,

@@ -29,11 +29,13 @@ pub use results::SlowResults;
 
 use super::config::CollectConfig;
 use super::connector::Connector;
+use crate::family::{Kind, Sink};
 use crate::libvirt::{Domain, LibvirtError};
 use crate::snapshot::DomainStats;
 use calls::CallPool;
 use dispatcher::Dispatcher;
 use state::CollectorState;
+use std::fmt;
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -63,11 +65,14 @@ pub trait SlowDomainCollector: Send + Sync {
     /// every domain of every published snapshot, also on a domain that already holds an
     /// earlier result: it must overwrite, not add.
     fn merge(&self, from: &DomainStats, into: &mut DomainStats);
-}
-
-/// Every slow per-domain collector this exporter has, in output order (none yet).
-pub fn all_slow_domain_collectors() -> Vec<Box<dyn SlowDomainCollector>> {
-    Vec::new()
+    /// Every family this group can write, as (name without `_total`/`_info`, type).
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        Vec::new()
+    }
+    /// Writes this group's per-domain series of `domains` (those the series cap lets through).
+    fn encode(&self, _sink: &mut dyn Sink, _domains: &[&DomainStats]) -> fmt::Result {
+        Ok(())
+    }
 }
 
 /// Idle call threads kept per collector.

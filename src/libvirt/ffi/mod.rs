@@ -9,11 +9,13 @@
 
 mod alloc;
 mod events;
+mod health;
 mod jobs;
 
 pub use alloc::{limit_malloc_arenas, release_free_memory};
 
 pub use events::{start_event_loop, LifecycleEvent, Subscription};
+pub use health::{BlockJobRaw, ControlInfoRaw};
 pub use jobs::JobStatsRaw;
 
 use super::error::LibvirtError;

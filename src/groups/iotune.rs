@@ -1,0 +1,266 @@
+//! The `iotune` group: the I/O limits set on each disk (`virDomainGetBlockIoTune`): bytes
+//! and requests per second in total, for reads and for writes, their burst values and burst
+//! lengths, the request size counted as one I/O, and the throttle group. Only limits that
+//! are set produce series, so `rate(libvirt_domain_block_stats_read_bytes_total[5m]) /
+//! libvirt_domain_block_limit_bytes_per_second` is the share of its limit a disk uses.
+
+use super::{disk_targets, running, unless_unsupported, SLOW_CALL_DEADLINE};
+use crate::collect::slow::SlowDomainCollector;
+use crate::collect::Fields;
+use crate::family::{device_labels, emit, Kind, Sink, Value};
+use crate::libvirt::{Domain, LibvirtError, ParamValue};
+use crate::snapshot::{DiskLimits, DomainStats, Limit};
+use std::fmt;
+use std::time::Duration;
+
+/// libvirt's parameter, the family it goes to and its `direction` label (if any).
+pub const PARAMETERS: &[(&str, &str, Option<&str>)] = &[
+    (
+        "total_bytes_sec",
+        "libvirt_domain_block_limit_bytes_per_second",
+        Some("total"),
+    ),
+    (
+        "read_bytes_sec",
+        "libvirt_domain_block_limit_bytes_per_second",
+        Some("read"),
+    ),
+    (
+        "write_bytes_sec",
+        "libvirt_domain_block_limit_bytes_per_second",
+        Some("write"),
+    ),
+    (
+        "total_iops_sec",
+        "libvirt_domain_block_limit_requests_per_second",
+        Some("total"),
+    ),
+    (
+        "read_iops_sec",
+        "libvirt_domain_block_limit_requests_per_second",
+        Some("read"),
+    ),
+    (
+        "write_iops_sec",
+        "libvirt_domain_block_limit_requests_per_second",
+        Some("write"),
+    ),
+    (
+        "total_bytes_sec_max",
+        "libvirt_domain_block_limit_burst_bytes_per_second",
+        Some("total"),
+    ),
+    (
+        "read_bytes_sec_max",
+        "libvirt_domain_block_limit_burst_bytes_per_second",
+        Some("read"),
+    ),
+    (
+        "write_bytes_sec_max",
+        "libvirt_domain_block_limit_burst_bytes_per_second",
+        Some("write"),
+    ),
+    (
+        "total_iops_sec_max",
+        "libvirt_domain_block_limit_burst_requests_per_second",
+        Some("total"),
+    ),
+    (
+        "read_iops_sec_max",
+        "libvirt_domain_block_limit_burst_requests_per_second",
+        Some("read"),
+    ),
+    (
+        "write_iops_sec_max",
+        "libvirt_domain_block_limit_burst_requests_per_second",
+        Some("write"),
+    ),
+    (
+        "total_bytes_sec_max_length",
+        "libvirt_domain_block_limit_burst_bytes_length_seconds",
+        Some("total"),
+    ),
+    (
+        "read_bytes_sec_max_length",
+        "libvirt_domain_block_limit_burst_bytes_length_seconds",
+        Some("read"),
+    ),
+    (
+        "write_bytes_sec_max_length",
+        "libvirt_domain_block_limit_burst_bytes_length_seconds",
+        Some("write"),
+    ),
+    (
+        "total_iops_sec_max_length",
+        "libvirt_domain_block_limit_burst_requests_length_seconds",
+        Some("total"),
+    ),
+    (
+        "read_iops_sec_max_length",
+        "libvirt_domain_block_limit_burst_requests_length_seconds",
+        Some("read"),
+    ),
+    (
+        "write_iops_sec_max_length",
+        "libvirt_domain_block_limit_burst_requests_length_seconds",
+        Some("write"),
+    ),
+    (
+        "size_iops_sec",
+        "libvirt_domain_block_limit_request_size_bytes",
+        None,
+    ),
+];
+
+/// Families and their help, in output order.
+const FAMILIES: &[(&str, &str)] = &[
+    ("libvirt_domain_block_limit_bytes_per_second", "I/O limit of the disk, in bytes per second, by direction (total, read, write); only limits that are set."),
+    ("libvirt_domain_block_limit_requests_per_second", "I/O limit of the disk, in requests per second, by direction; only limits that are set."),
+    ("libvirt_domain_block_limit_burst_bytes_per_second", "Burst I/O limit of the disk, in bytes per second, by direction."),
+    ("libvirt_domain_block_limit_burst_requests_per_second", "Burst I/O limit of the disk, in requests per second, by direction."),
+    ("libvirt_domain_block_limit_burst_bytes_length_seconds", "How long the disk may stay at its burst limit in bytes, in seconds, by direction."),
+    ("libvirt_domain_block_limit_burst_requests_length_seconds", "How long the disk may stay at its burst limit in requests, in seconds, by direction."),
+    ("libvirt_domain_block_limit_request_size_bytes", "Request size counted as one request by the disk's request limits, in bytes."),
+];
+
+pub struct IoTune;
+
+impl SlowDomainCollector for IoTune {
+    fn name(&self) -> &'static str {
+        "iotune"
+    }
+    fn enabled_by_default(&self) -> bool {
+        false
+    }
+    fn interval(&self, collect_interval: Duration) -> Duration {
+        collect_interval.max(Duration::from_secs(60))
+    }
+    fn deadline(&self) -> Duration {
+        SLOW_CALL_DEADLINE
+    }
+    fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
+        out.disk_limits.clear();
+        if !running(domain) {
+            return Ok(());
+        }
+        for target_device in disk_targets(domain)? {
+            let params = unless_unsupported(domain.block_io_tune(&target_device))?;
+            let limits = decode(&target_device, &Fields::new(&params));
+            if !limits.limits.is_empty() || limits.group.is_some() {
+                out.disk_limits.push(limits);
+            }
+        }
+        Ok(())
+    }
+    fn merge(&self, from: &DomainStats, into: &mut DomainStats) {
+        into.disk_limits.clone_from(&from.disk_limits);
+    }
+    fn families(&self) -> Vec<(&'static str, Kind)> {
+        let mut all: Vec<_> = FAMILIES.iter().map(|(f, _)| (*f, Kind::Gauge)).collect();
+        all.push(("libvirt_domain_block_limit_group", Kind::Info));
+        all
+    }
+    fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
+        for (family, help) in FAMILIES {
+            let samples = domains.iter().flat_map(|&d| {
+                d.disk_limits.iter().flat_map(move |disk| {
+                    disk.limits.iter().filter_map(move |l| {
+                        let (_, f, direction) = PARAMETERS.iter().find(|p| p.0 == l.parameter)?;
+                        (f == family).then(|| {
+                            let mut labels = device_labels(d, &disk.target_device);
+                            if let Some(direction) = direction {
+                                labels.push(("direction", direction.to_string()));
+                            }
+                            (labels, Value::Float(l.value))
+                        })
+                    })
+                })
+            });
+            emit(sink, family, Kind::Gauge, help, samples)?;
+        }
+        emit(
+            sink,
+            "libvirt_domain_block_limit_group",
+            Kind::Info,
+            "The throttle group whose I/O limits the disk shares.",
+            domains.iter().flat_map(|&d| {
+                d.disk_limits.iter().filter_map(move |disk| {
+                    let mut labels = device_labels(d, &disk.target_device);
+                    labels.push(("group", disk.group.clone()?));
+                    Some((labels, Value::Int(1)))
+                })
+            }),
+        )
+    }
+}
+
+/// The limits that are set (non-zero) among one disk's parameters.
+fn decode(target_device: &str, f: &Fields) -> DiskLimits {
+    DiskLimits {
+        target_device: target_device.to_string(),
+        limits: PARAMETERS
+            .iter()
+            .filter_map(|(parameter, _, _)| {
+                let value = f.u64(parameter).filter(|v| *v > 0)?;
+                Some(Limit {
+                    parameter,
+                    value: value as f64,
+                })
+            })
+            .collect(),
+        group: match f.value("group_name") {
+            Some(ParamValue::Text(g)) if !g.is_empty() => Some(g.clone()),
+            _ => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::libvirt::TypedParam;
+
+    fn param(field: &str, value: ParamValue) -> TypedParam {
+        TypedParam {
+            field: field.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn only_limits_that_are_set_are_kept() {
+        let params = [
+            param("total_bytes_sec", ParamValue::UInt(1_048_576)),
+            param("read_bytes_sec", ParamValue::UInt(0)),
+            param("write_iops_sec_max_length", ParamValue::UInt(30)),
+            param("group_name", ParamValue::Text("db".into())),
+        ];
+        let limits = decode("vda", &Fields::new(&params));
+        assert_eq!(
+            limits.limits,
+            vec![
+                Limit {
+                    parameter: "total_bytes_sec",
+                    value: 1_048_576.0
+                },
+                Limit {
+                    parameter: "write_iops_sec_max_length",
+                    value: 30.0
+                },
+            ]
+        );
+        assert_eq!(limits.group.as_deref(), Some("db"));
+        let none = decode(
+            "vda",
+            &Fields::new(&[param("group_name", ParamValue::Text(String::new()))]),
+        );
+        assert!(none.limits.is_empty() && none.group.is_none());
+    }
+
+    #[test]
+    fn every_parameter_goes_to_a_listed_family() {
+        for (parameter, family, _) in PARAMETERS {
+            assert!(FAMILIES.iter().any(|(f, _)| f == family), "{parameter}");
+        }
+    }
+}
