@@ -91,7 +91,7 @@ fn boot_time() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{SystemTime, UNIX_EPOCH};
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
     #[test]
     fn reads_plausible_values_for_this_process() {
@@ -111,11 +111,66 @@ mod tests {
             start <= now + 1.0 && start > now - 86_400.0,
             "start {start} now {now}"
         );
-        assert!(s.cpu_seconds.unwrap() >= 0.0);
         let anonymous = anonymous_resident_bytes().unwrap();
         assert!(
             anonymous > 0 && anonymous < rss,
             "anonymous {anonymous} of {rss}"
+        );
+    }
+
+    /// This thread's CPU time so far, in seconds, from /proc/thread-self/schedstat (the
+    /// scheduler's nanoseconds on a CPU): another kernel clock than /proc/self/stat's ticks.
+    fn thread_cpu_seconds() -> f64 {
+        let schedstat = fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+        let nanos: u64 = schedstat
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        nanos as f64 / 1e9
+    }
+
+    /// The CPUs of this machine (`cpuN` lines of /proc/stat).
+    fn cpus() -> usize {
+        let stat = fs::read_to_string("/proc/stat").unwrap();
+        stat.lines()
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count()
+    }
+
+    #[test]
+    fn cpu_seconds_grow_by_the_cpu_time_burnt_in_between() {
+        const BURN: f64 = 0.3;
+        // /proc/self/stat counts in ticks of 10 ms, rounded down for user and system time
+        // apart, and may not yet hold the last moments of threads running elsewhere.
+        const TICKS: f64 = 3.0 / TICKS_PER_SECOND;
+        let mut before = ExporterStats::default();
+        let wall = Instant::now();
+        read_into(&mut before);
+        let started = thread_cpu_seconds();
+        let mut x = 0u64;
+        while thread_cpu_seconds() - started < BURN {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
+        let burnt = thread_cpu_seconds() - started;
+        let mut after = ExporterStats::default();
+        read_into(&mut after);
+        let wall = wall.elapsed().as_secs_f64();
+        let grew = after.cpu_seconds.unwrap() - before.cpu_seconds.unwrap();
+        // At least what this thread burnt; at most what every CPU of the machine could run
+        // meanwhile (other tests' threads count too).
+        assert!(
+            grew >= burnt - TICKS,
+            "grew by {grew} s after burning {burnt} s"
+        );
+        let most = wall * cpus() as f64 + TICKS;
+        assert!(
+            grew <= most,
+            "grew by {grew} s in {wall} s on {} CPUs",
+            cpus()
         );
     }
 

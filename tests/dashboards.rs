@@ -303,7 +303,7 @@ fn every_metric_a_dashboard_queries_is_exported_recorded_or_explicitly_not_yet_e
 }
 
 #[test]
-fn the_selector_scanner_finds_every_selector_and_nothing_else() {
+fn the_selector_reader_finds_every_selector_and_nothing_else() {
     let m = |label: &str, op: &str, value: &str| Matcher {
         label: label.into(),
         op: op.into(),
@@ -322,7 +322,7 @@ fn the_selector_scanner_finds_every_selector_and_nothing_else() {
             Selector {
                 metric: "a_total".into(),
                 matchers: vec![m("instance", "=~", "x\\.y"), m("job", "!=", "j")],
-                text: r#"a_total{instance=~"x\\.y", job!="j"}"#.into(),
+                text: r#"a_total{instance=~"x\\.y",job!="j"}"#.into(),
             },
             Selector {
                 metric: "b_info".into(),
@@ -342,7 +342,7 @@ fn the_selector_scanner_finds_every_selector_and_nothing_else() {
             Selector {
                 metric: "e".into(),
                 matchers: vec![m("__name__", "=", "e"), m("k", "=", "v")],
-                text: r#"{__name__="e", k='v'}"#.into(),
+                text: r#"{__name__="e",k="v"}"#.into(),
             },
         ]
     );
@@ -351,6 +351,16 @@ fn the_selector_scanner_finds_every_selector_and_nothing_else() {
         .map(|s| s.metric)
         .collect();
     assert_eq!(names, ["x", "y", "z"]);
+    // aggregation parameters, subqueries, modifiers, comments
+    let names: Vec<String> = selectors(
+        "topk(scalar(k), max_over_time(v[1h:5m] @ 100 offset 5m)) # not_a_metric\n or -w",
+    )
+    .into_iter()
+    .map(|s| s.metric)
+    .collect();
+    assert_eq!(names, ["k", "v", "w"]);
+    let r = std::panic::catch_unwind(|| selectors("sum(rate(x[5m])"));
+    assert!(r.is_err(), "an expression that does not parse");
 }
 
 #[test]

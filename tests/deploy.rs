@@ -10,7 +10,7 @@ mod common;
 mod prom;
 
 use common::{http_get, poll_until, Metrics};
-use prom::promql::selectors;
+use prom::promql::{metric_names, selectors};
 use prom::{
     documented_families, lab_names, lab_prometheus, path, read, recorded_names, rule_groups, rules,
     yaml, yaml_documents, RULE_FILES, VALUES_THE_LAB_CANNOT_SHOW,
@@ -174,7 +174,7 @@ fn every_alert_has_a_severity_a_summary_a_description_and_a_runbook_section() {
 fn every_alert_is_tested_firing_and_quiet_and_every_recorded_name_is_tested() {
     let mut firing = BTreeSet::new();
     let mut quiet = BTreeSet::new();
-    let mut queried = String::new();
+    let mut queried = Vec::new();
     for file in test_files() {
         let doc = yaml(&file);
         for case in doc["tests"].as_sequence().unwrap() {
@@ -188,13 +188,13 @@ fn every_alert_is_tested_firing_and_quiet_and_every_recorded_name_is_tested() {
                 }
             }
             for t in case["promql_expr_test"].as_sequence().into_iter().flatten() {
-                queried.push_str(t["expr"].as_str().unwrap());
-                queried.push('\n');
+                queried.push(t["expr"].as_str().unwrap().to_string());
             }
         }
     }
-    let queried_names: BTreeSet<String> =
-        selectors(&queried).into_iter().map(|s| s.metric).collect();
+    let queried_names: BTreeSet<String> = metric_names(queried.iter().map(String::as_str))
+        .into_iter()
+        .collect();
     for r in rules() {
         match (&r.alert, &r.record) {
             (Some(a), _) => {

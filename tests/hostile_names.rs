@@ -3,8 +3,8 @@
 //! exposition and read back exactly:
 //!
 //! - a corpus of such strings, placed in each label slot of hand-built snapshots, encoded and
-//!   checked by `promtool check metrics`, by a strict parser of the text format and of
-//!   OpenMetrics, and value by value;
+//!   checked by `promtool check metrics`, by the tests' strict parser of the text format and
+//!   of OpenMetrics (tests/common/exposition.rs), and value by value;
 //! - a property test doing the same with arbitrary strings;
 //! - the real binary on a test-driver node whose domains and disks carry such names.
 //!
@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::exposition::{parse_strict, Sample};
 use libvirt_exporter::encode::encode;
 use libvirt_exporter::exposition::Format;
 use libvirt_exporter::snapshot::{
@@ -339,110 +340,6 @@ fn snapshot_with(slot: &Slot, values: &[String]) -> Snapshot {
     s
 }
 
-/// One sample line of an exposition.
-#[derive(Debug, Clone, PartialEq)]
-struct Sample {
-    name: String,
-    labels: Vec<(String, String)>,
-    value: String,
-}
-
-/// Parses an exposition strictly: every line must be a comment the format allows or a
-/// well-formed sample; label values may only use the escapes `\\`, `\"` and `\n`. OpenMetrics
-/// must end with `# EOF` and have nothing after it.
-fn parse_strict(text: &str, openmetrics: bool) -> Result<Vec<Sample>, String> {
-    let body = if openmetrics {
-        text.strip_suffix("# EOF\n")
-            .ok_or("OpenMetrics must end with \"# EOF\\n\"")?
-    } else {
-        text
-    };
-    let mut samples = Vec::new();
-    for (n, line) in body.split_terminator('\n').enumerate() {
-        let err = |what: &str| format!("line {}: {what}: {line:?}", n + 1);
-        if let Some(comment) = line.strip_prefix("# ") {
-            let ok = ["HELP ", "TYPE ", "UNIT "]
-                .iter()
-                .any(|k| comment.starts_with(k));
-            if !ok || comment == "EOF" {
-                return Err(err("unexpected comment"));
-            }
-            continue;
-        }
-        samples.push(parse_sample(line).map_err(|e| err(&e))?);
-    }
-    Ok(samples)
-}
-
-fn is_name(s: &str, colon: bool) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
-}
-
-fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line.find(['{', ' ']).ok_or("no value")?;
-    let name = &line[..name_end];
-    if !is_name(name, true) {
-        return Err(format!("bad metric name {name:?}"));
-    }
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if let Some(mut cur) = rest.strip_prefix('{') {
-        rest = match cur.strip_prefix('}') {
-            Some(after) => after,
-            None => loop {
-                let eq = cur.find('=').ok_or("label without =")?;
-                let label = &cur[..eq];
-                if !is_name(label, false) {
-                    return Err(format!("bad label name {label:?}"));
-                }
-                cur = cur[eq + 1..]
-                    .strip_prefix('"')
-                    .ok_or("label value without opening quote")?;
-                let mut value = String::new();
-                let mut chars = cur.char_indices();
-                let close = loop {
-                    match chars.next().ok_or("unterminated label value")? {
-                        (_, '\\') => match chars.next().ok_or("dangling backslash")?.1 {
-                            '\\' => value.push('\\'),
-                            '"' => value.push('"'),
-                            'n' => value.push('\n'),
-                            other => return Err(format!("bad escape \\{other}")),
-                        },
-                        (i, '"') => break i,
-                        (_, c) => value.push(c),
-                    }
-                };
-                labels.push((label.to_string(), value));
-                cur = &cur[close + 1..];
-                if let Some(after) = cur.strip_prefix(',') {
-                    cur = after;
-                } else if let Some(after) = cur.strip_prefix('}') {
-                    break after;
-                } else {
-                    return Err("expected , or } after a label".into());
-                }
-            },
-        };
-    }
-    let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
-    let mut parts = value.split(' ');
-    let number = parts.next().unwrap_or("");
-    let valid = number.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&number);
-    let timestamp_ok = parts.next().is_none_or(|t| t.parse::<f64>().is_ok());
-    if !valid || !timestamp_ok || parts.next().is_some() {
-        return Err(format!("bad value {value:?}"));
-    }
-    Ok(Sample {
-        name: name.to_string(),
-        labels,
-        value: number.to_string(),
-    })
-}
-
 /// Encodes `snapshot` and checks both formats strictly and against each other; returns the
 /// text exposition and its samples.
 fn encode_checked(snapshot: Snapshot) -> (String, Vec<Sample>) {
@@ -469,8 +366,7 @@ fn values_of(samples: &[Sample], family: &str, label: &str) -> Vec<String> {
     samples
         .iter()
         .filter(|s| s.name == family)
-        .filter_map(|s| s.labels.iter().find(|(k, _)| k == label))
-        .map(|(_, v)| v.clone())
+        .filter_map(|s| s.labels.get(label).cloned())
         .collect()
 }
 
@@ -487,6 +383,9 @@ fn the_strict_parser_rejects_broken_expositions() {
         "m one\n",
         "# random comment\n",
         "bad-name 1\n",
+        "m{l=\"a\",l=\"b\"} 1\n",
+        "m inf\n",
+        "\n",
     ] {
         assert!(parse_strict(bad, false).is_err(), "accepted {bad:?}");
     }
@@ -501,12 +400,17 @@ fn the_strict_parser_rejects_broken_expositions() {
     .unwrap();
     assert_eq!(
         ok[0].labels,
-        [
+        BTreeMap::from([
             ("a".to_string(), "x\\\"\n".to_string()),
             ("b".to_string(), String::new())
-        ]
+        ])
     );
-    assert_eq!(ok[1].name, "n");
+    assert_eq!(ok[0].value, 1.5);
+    assert_eq!((ok[1].name.as_str(), ok[1].value), ("n", 2.0));
+    assert!(
+        parse_strict("m 1\n# EOF\nn 2\n# EOF\n", true).is_err(),
+        "a sample after # EOF"
+    );
 }
 
 #[test]
@@ -612,7 +516,7 @@ proptest! {
         prop_assert_eq!(values_of(&samples, "libvirt_domain_perf_events_total", "event"), vec![event.clone(); n]);
         // Every per-domain sample names one of the domains.
         for sample in samples.iter().filter(|s| s.name.starts_with("libvirt_domain_")) {
-            let domain = sample.labels.iter().find(|(k, _)| k == "domain").map(|(_, v)| v);
+            let domain = sample.labels.get("domain");
             prop_assert!(domain.is_some_and(|d| names.contains(d)), "{:?}", sample);
         }
     }

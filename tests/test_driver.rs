@@ -259,11 +259,11 @@ fn the_exposition_of_odd_names_passes_promtool() {
         &[("Accept", "application/openmetrics-text; version=1.0.0")],
     );
     assert!(om.text().ends_with("# EOF\n"));
-    let parsed = Metrics::parse(&om.text().replace("# EOF\n", ""));
-    assert!(parsed
-        .find("libvirt_domain_info", &[("domain", "double \"quote\"")])
-        .next()
-        .is_some());
+    let parsed = Metrics::parse(&om.text());
+    assert_eq!(
+        parsed.get("libvirt_domain_info", &[("domain", "double \"quote\"")]),
+        1.0
+    );
 }
 
 #[test]

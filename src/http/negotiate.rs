@@ -296,15 +296,24 @@ mod tests {
         }
     }
 
+    /// A client that names the content type it was served in its `Accept` header gets that
+    /// format again, also over the other one offered with a lower q-value; and the charset
+    /// parameter the server sends reads as UTF-8.
     #[test]
-    fn content_types() {
-        assert_eq!(
-            Format::Text.content_type(),
-            "text/plain; version=0.0.4; charset=utf-8"
-        );
-        assert_eq!(
-            Format::OpenMetrics.content_type(),
-            "application/openmetrics-text; version=1.0.0; charset=utf-8"
-        );
+    fn each_content_type_negotiates_its_own_format() {
+        for (format, other) in [
+            (
+                Format::Text,
+                "application/openmetrics-text;version=1.0.0;q=0.5",
+            ),
+            (Format::OpenMetrics, "text/plain;version=0.0.4;q=0.5"),
+        ] {
+            let served = format.content_type();
+            assert_eq!(negotiated(&[served]), format, "Accept: {served}");
+            let accept = format!("{served}, {other}");
+            assert_eq!(negotiated(&[&accept]), format, "Accept: {accept}");
+            let element = Element::parse(served).unwrap();
+            assert_eq!(element.param("charset"), Some("utf-8"), "{served}");
+        }
     }
 }

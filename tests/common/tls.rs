@@ -1,15 +1,13 @@
 //! TLS for the integration tests: a throwaway PKI made with rcgen in a tempdir, web
-//! configuration files, and a blocking HTTPS client (rustls over a std `TcpStream`).
+//! configuration files, and HTTPS for the tests' one HTTP client (`http.rs`) over rustls.
 
-use super::{parse_response, Response};
+use super::http::{block_on, connect, get_over, Response};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use rustls::ClientConfig;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A CA (`ca.pem`), a server certificate for localhost/127.0.0.1 (`server.pem`, `server.key`)
 /// and a client certificate for `scraper.example` (`client.pem`, `client.key`) it signed, plus
@@ -123,36 +121,21 @@ pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {token}")
 }
 
-/// GET over TLS with `Connection: close`. `Err` when the server refuses the client: in the
-/// handshake, or (TLS 1.3 client certificates) when the answer is read.
+/// GET over TLS. `Err` when the server refuses the client: in the handshake, or (TLS 1.3
+/// client certificates) when the answer is read.
 pub fn https_get(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Response, String> {
-    let tcp =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let conn = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
-    let mut tls = StreamOwned::new(conn, tcp);
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    tls.write_all(request.as_bytes())
-        .map_err(|e| format!("handshake or write: {e}"))?;
-    let mut raw = Vec::new();
-    match tls.read_to_end(&mut raw) {
-        Ok(_) => {}
-        // Some servers close without close_notify; what arrived is still the answer.
-        Err(_) if raw.windows(4).any(|w| w == b"\r\n\r\n") => {}
-        Err(e) => return Err(format!("read: {e}")),
-    }
-    if raw.is_empty() {
-        return Err("closed without an answer".into());
-    }
-    Ok(parse_response(&raw))
+    block_on(async {
+        let tcp = connect(addr).await?;
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        get_over(tls, "localhost", path, headers).await
+    })
 }

@@ -6,6 +6,7 @@
 
 pub mod promql;
 
+use crate::common::http::try_http_get;
 use crate::common::{http_get, lab_env, poll_until, Exporter};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
@@ -571,8 +572,7 @@ impl Prometheus {
                 if let Some(status) = prom.child.try_wait().unwrap() {
                     panic!("prometheus exited with {status}:\n{}", prom.log());
                 }
-                std::net::TcpStream::connect(addr).is_ok()
-                    && http_get(addr, "/-/ready", &[]).status == 200
+                try_http_get(addr, "/-/ready", &[]).is_ok_and(|r| r.status == 200)
             },
             |ready| *ready,
         );
