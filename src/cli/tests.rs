@@ -10,6 +10,17 @@ fn switches() -> CollectorSwitches {
     CollectorSwitches::of_registry()
 }
 
+/// Every collector switch, domain and host, as (name, on by default).
+fn every_switch() -> Vec<(String, bool)> {
+    let switches = switches();
+    switches
+        .domain
+        .iter()
+        .chain(&switches.host)
+        .map(|&(n, on)| (n.to_owned(), on))
+        .collect()
+}
+
 #[test]
 fn the_registry_switches_are_those_of_its_collectors() {
     let of = CollectorSwitches::of(
@@ -153,12 +164,7 @@ fn readme_collector_list_matches(meaning: &str) {
         };
         listed.extend(code_spans(part).into_iter().map(|n| (n.to_owned(), on)));
     }
-    let mut actual: Vec<_> = switches()
-        .domain
-        .iter()
-        .chain(&switches().host)
-        .map(|&(n, on)| (n.to_owned(), on))
-        .collect();
+    let mut actual = every_switch();
     listed.sort();
     actual.sort();
     assert_eq!(
@@ -190,12 +196,7 @@ fn the_collector_table_of_the_metrics_doc_matches_the_collector_list() {
             (name, on)
         })
         .collect();
-    let mut actual: Vec<_> = switches()
-        .domain
-        .iter()
-        .chain(&switches().host)
-        .map(|&(n, on)| (n.to_owned(), on))
-        .collect();
+    let mut actual = every_switch();
     documented.sort();
     actual.sort();
     assert_eq!(

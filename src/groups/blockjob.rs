@@ -2,7 +2,7 @@
 //! copy, commit, active commit, backup) from `virDomainGetBlockJobInfo`: its type, the bytes
 //! done and to do, and its bandwidth limit. Disks without a job have no series.
 
-use super::{disk_targets, running, unless_unsupported, SLOW_CALL_DEADLINE};
+use super::{disk_targets, running, unless_unsupported};
 use crate::collect::slow::SlowDomainCollector;
 use crate::family::{device_labels, emit, Kind, Sink, Value};
 use crate::libvirt::{Domain, LibvirtError};
@@ -38,9 +38,6 @@ impl SlowDomainCollector for BlockJobs {
     }
     fn interval(&self, collect_interval: Duration) -> Duration {
         collect_interval.max(Duration::from_secs(15))
-    }
-    fn deadline(&self) -> Duration {
-        SLOW_CALL_DEADLINE
     }
     fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
         out.block_jobs.clear();

@@ -4,7 +4,7 @@
 //! been so. The call does not wait for the domain's job, so a stuck monitor shows up here
 //! while the bulk statistics of that domain are only marked busy.
 
-use super::{running, SLOW_CALL_DEADLINE};
+use super::running;
 use crate::collect::slow::SlowDomainCollector;
 use crate::family::{domain_label, emit, Kind, Sink, Value};
 use crate::libvirt::{Domain, LibvirtError};
@@ -28,9 +28,6 @@ impl SlowDomainCollector for Control {
     }
     fn interval(&self, collect_interval: Duration) -> Duration {
         collect_interval
-    }
-    fn deadline(&self) -> Duration {
-        SLOW_CALL_DEADLINE
     }
     fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
         out.control = None;

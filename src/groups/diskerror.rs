@@ -4,7 +4,7 @@
 //! them. libvirt keeps the error until the domain stops; the call reads libvirt's own record
 //! and does not talk to QEMU.
 
-use super::{disk_targets, running, SLOW_CALL_DEADLINE};
+use super::{disk_targets, running};
 use crate::collect::slow::SlowDomainCollector;
 use crate::family::{device_labels, emit, Kind, Sink, Value};
 use crate::libvirt::{Domain, LibvirtError};
@@ -26,9 +26,6 @@ impl SlowDomainCollector for DiskErrors {
     }
     fn interval(&self, collect_interval: Duration) -> Duration {
         collect_interval
-    }
-    fn deadline(&self) -> Duration {
-        SLOW_CALL_DEADLINE
     }
     fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
         out.disk_errors.clear();

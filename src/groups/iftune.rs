@@ -3,52 +3,60 @@
 //! the inbound floor, converted from libvirt's KiB to bytes. Only limits that are set
 //! produce series.
 
-use super::{parse_xml, running, unless_unsupported, SLOW_CALL_DEADLINE};
+use super::limits::{self, Parameter};
+use super::{parse_xml, running, unless_unsupported};
 use crate::collect::slow::SlowDomainCollector;
 use crate::collect::Fields;
-use crate::family::{device_labels, emit, Kind, Sink, Value};
+use crate::family::{device_labels, Kind, Sink};
 use crate::libvirt::{Domain, LibvirtError};
-use crate::snapshot::{DomainStats, InterfaceLimits, Limit};
+use crate::snapshot::{DomainStats, InterfaceLimits};
 use std::fmt;
 use std::time::Duration;
 
-/// libvirt's parameter (in KiB or KiB/s), its family and its `direction` label.
-pub const PARAMETERS: &[(&str, &str, &str)] = &[
-    (
-        "inbound.average",
-        "libvirt_domain_interface_limit_average_bytes_per_second",
-        "inbound",
-    ),
-    (
-        "inbound.peak",
-        "libvirt_domain_interface_limit_peak_bytes_per_second",
-        "inbound",
-    ),
-    (
-        "inbound.burst",
-        "libvirt_domain_interface_limit_burst_bytes",
-        "inbound",
-    ),
-    (
-        "inbound.floor",
-        "libvirt_domain_interface_limit_floor_bytes_per_second",
-        "inbound",
-    ),
-    (
-        "outbound.average",
-        "libvirt_domain_interface_limit_average_bytes_per_second",
-        "outbound",
-    ),
-    (
-        "outbound.peak",
-        "libvirt_domain_interface_limit_peak_bytes_per_second",
-        "outbound",
-    ),
-    (
-        "outbound.burst",
-        "libvirt_domain_interface_limit_burst_bytes",
-        "outbound",
-    ),
+/// libvirt's parameters (in KiB or KiB/s), the family each goes to and its `direction` label.
+pub const PARAMETERS: &[Parameter] = &[
+    Parameter {
+        name: "inbound.average",
+        family: "libvirt_domain_interface_limit_average_bytes_per_second",
+        direction: Some("inbound"),
+        scale: 1024,
+    },
+    Parameter {
+        name: "inbound.peak",
+        family: "libvirt_domain_interface_limit_peak_bytes_per_second",
+        direction: Some("inbound"),
+        scale: 1024,
+    },
+    Parameter {
+        name: "inbound.burst",
+        family: "libvirt_domain_interface_limit_burst_bytes",
+        direction: Some("inbound"),
+        scale: 1024,
+    },
+    Parameter {
+        name: "inbound.floor",
+        family: "libvirt_domain_interface_limit_floor_bytes_per_second",
+        direction: Some("inbound"),
+        scale: 1024,
+    },
+    Parameter {
+        name: "outbound.average",
+        family: "libvirt_domain_interface_limit_average_bytes_per_second",
+        direction: Some("outbound"),
+        scale: 1024,
+    },
+    Parameter {
+        name: "outbound.peak",
+        family: "libvirt_domain_interface_limit_peak_bytes_per_second",
+        direction: Some("outbound"),
+        scale: 1024,
+    },
+    Parameter {
+        name: "outbound.burst",
+        family: "libvirt_domain_interface_limit_burst_bytes",
+        direction: Some("outbound"),
+        scale: 1024,
+    },
 ];
 
 const FAMILIES: &[(&str, &str)] = &[
@@ -70,9 +78,6 @@ impl SlowDomainCollector for IfTune {
     fn interval(&self, collect_interval: Duration) -> Duration {
         collect_interval.max(Duration::from_secs(60))
     }
-    fn deadline(&self) -> Duration {
-        SLOW_CALL_DEADLINE
-    }
     fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
         out.interface_limits.clear();
         if !running(domain) {
@@ -85,7 +90,7 @@ impl SlowDomainCollector for IfTune {
             .filter_map(|i| i.target_device.clone())
         {
             let params = unless_unsupported(domain.interface_parameters(&target_device))?;
-            let limits = decode(&Fields::new(&params));
+            let limits = limits::decode(PARAMETERS, &Fields::new(&params));
             if !limits.is_empty() {
                 out.interface_limits.push(InterfaceLimits {
                     target_device,
@@ -102,43 +107,21 @@ impl SlowDomainCollector for IfTune {
         FAMILIES.iter().map(|(f, _)| (*f, Kind::Gauge)).collect()
     }
     fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
-        for (family, help) in FAMILIES {
-            let samples = domains.iter().flat_map(|&d| {
-                d.interface_limits.iter().flat_map(move |nic| {
-                    nic.limits.iter().filter_map(move |l| {
-                        let (_, f, direction) = PARAMETERS.iter().find(|p| p.0 == l.parameter)?;
-                        (f == family).then(|| {
-                            let mut labels = device_labels(d, &nic.target_device);
-                            labels.push(("direction", direction.to_string()));
-                            (labels, Value::Float(l.value))
-                        })
-                    })
-                })
-            });
-            emit(sink, family, Kind::Gauge, help, samples)?;
-        }
-        Ok(())
-    }
-}
-
-/// The limits that are set (non-zero), in bytes (per second).
-fn decode(f: &Fields) -> Vec<Limit> {
-    PARAMETERS
-        .iter()
-        .filter_map(|(parameter, _, _)| {
-            let kib = f.u64(parameter).filter(|v| *v > 0)?;
-            Some(Limit {
-                parameter,
-                value: (kib * 1024) as f64,
-            })
+        limits::encode(sink, FAMILIES, PARAMETERS, || {
+            Box::new(domains.iter().flat_map(|&d| {
+                d.interface_limits
+                    .iter()
+                    .map(move |nic| (device_labels(d, &nic.target_device), &nic.limits[..]))
+            }))
         })
-        .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::libvirt::{ParamValue, TypedParam};
+    use crate::snapshot::Limit;
 
     #[test]
     fn limits_are_converted_from_kib_and_unset_ones_dropped() {
@@ -153,7 +136,7 @@ mod tests {
             },
         ];
         assert_eq!(
-            decode(&Fields::new(&params)),
+            limits::decode(PARAMETERS, &Fields::new(&params)),
             vec![Limit {
                 parameter: "inbound.average",
                 value: 1_024_000.0

@@ -4,112 +4,132 @@
 //! are set produce series, so `rate(libvirt_domain_block_stats_read_bytes_total[5m]) /
 //! libvirt_domain_block_limit_bytes_per_second` is the share of its limit a disk uses.
 
-use super::{disk_targets, running, unless_unsupported, SLOW_CALL_DEADLINE};
+use super::limits::{self, Parameter};
+use super::{disk_targets, running, unless_unsupported};
 use crate::collect::slow::SlowDomainCollector;
 use crate::collect::Fields;
 use crate::family::{device_labels, emit, Kind, Sink, Value};
 use crate::libvirt::{Domain, LibvirtError, ParamValue};
-use crate::snapshot::{DiskLimits, DomainStats, Limit};
+use crate::snapshot::{DiskLimits, DomainStats};
 use std::fmt;
 use std::time::Duration;
 
-/// libvirt's parameter, the family it goes to and its `direction` label (if any).
-pub const PARAMETERS: &[(&str, &str, Option<&str>)] = &[
-    (
-        "total_bytes_sec",
-        "libvirt_domain_block_limit_bytes_per_second",
-        Some("total"),
-    ),
-    (
-        "read_bytes_sec",
-        "libvirt_domain_block_limit_bytes_per_second",
-        Some("read"),
-    ),
-    (
-        "write_bytes_sec",
-        "libvirt_domain_block_limit_bytes_per_second",
-        Some("write"),
-    ),
-    (
-        "total_iops_sec",
-        "libvirt_domain_block_limit_requests_per_second",
-        Some("total"),
-    ),
-    (
-        "read_iops_sec",
-        "libvirt_domain_block_limit_requests_per_second",
-        Some("read"),
-    ),
-    (
-        "write_iops_sec",
-        "libvirt_domain_block_limit_requests_per_second",
-        Some("write"),
-    ),
-    (
-        "total_bytes_sec_max",
-        "libvirt_domain_block_limit_burst_bytes_per_second",
-        Some("total"),
-    ),
-    (
-        "read_bytes_sec_max",
-        "libvirt_domain_block_limit_burst_bytes_per_second",
-        Some("read"),
-    ),
-    (
-        "write_bytes_sec_max",
-        "libvirt_domain_block_limit_burst_bytes_per_second",
-        Some("write"),
-    ),
-    (
-        "total_iops_sec_max",
-        "libvirt_domain_block_limit_burst_requests_per_second",
-        Some("total"),
-    ),
-    (
-        "read_iops_sec_max",
-        "libvirt_domain_block_limit_burst_requests_per_second",
-        Some("read"),
-    ),
-    (
-        "write_iops_sec_max",
-        "libvirt_domain_block_limit_burst_requests_per_second",
-        Some("write"),
-    ),
-    (
-        "total_bytes_sec_max_length",
-        "libvirt_domain_block_limit_burst_bytes_length_seconds",
-        Some("total"),
-    ),
-    (
-        "read_bytes_sec_max_length",
-        "libvirt_domain_block_limit_burst_bytes_length_seconds",
-        Some("read"),
-    ),
-    (
-        "write_bytes_sec_max_length",
-        "libvirt_domain_block_limit_burst_bytes_length_seconds",
-        Some("write"),
-    ),
-    (
-        "total_iops_sec_max_length",
-        "libvirt_domain_block_limit_burst_requests_length_seconds",
-        Some("total"),
-    ),
-    (
-        "read_iops_sec_max_length",
-        "libvirt_domain_block_limit_burst_requests_length_seconds",
-        Some("read"),
-    ),
-    (
-        "write_iops_sec_max_length",
-        "libvirt_domain_block_limit_burst_requests_length_seconds",
-        Some("write"),
-    ),
-    (
-        "size_iops_sec",
-        "libvirt_domain_block_limit_request_size_bytes",
-        None,
-    ),
+/// libvirt's parameters, the family each goes to and its `direction` label (if any).
+pub const PARAMETERS: &[Parameter] = &[
+    Parameter {
+        name: "total_bytes_sec",
+        family: "libvirt_domain_block_limit_bytes_per_second",
+        direction: Some("total"),
+        scale: 1,
+    },
+    Parameter {
+        name: "read_bytes_sec",
+        family: "libvirt_domain_block_limit_bytes_per_second",
+        direction: Some("read"),
+        scale: 1,
+    },
+    Parameter {
+        name: "write_bytes_sec",
+        family: "libvirt_domain_block_limit_bytes_per_second",
+        direction: Some("write"),
+        scale: 1,
+    },
+    Parameter {
+        name: "total_iops_sec",
+        family: "libvirt_domain_block_limit_requests_per_second",
+        direction: Some("total"),
+        scale: 1,
+    },
+    Parameter {
+        name: "read_iops_sec",
+        family: "libvirt_domain_block_limit_requests_per_second",
+        direction: Some("read"),
+        scale: 1,
+    },
+    Parameter {
+        name: "write_iops_sec",
+        family: "libvirt_domain_block_limit_requests_per_second",
+        direction: Some("write"),
+        scale: 1,
+    },
+    Parameter {
+        name: "total_bytes_sec_max",
+        family: "libvirt_domain_block_limit_burst_bytes_per_second",
+        direction: Some("total"),
+        scale: 1,
+    },
+    Parameter {
+        name: "read_bytes_sec_max",
+        family: "libvirt_domain_block_limit_burst_bytes_per_second",
+        direction: Some("read"),
+        scale: 1,
+    },
+    Parameter {
+        name: "write_bytes_sec_max",
+        family: "libvirt_domain_block_limit_burst_bytes_per_second",
+        direction: Some("write"),
+        scale: 1,
+    },
+    Parameter {
+        name: "total_iops_sec_max",
+        family: "libvirt_domain_block_limit_burst_requests_per_second",
+        direction: Some("total"),
+        scale: 1,
+    },
+    Parameter {
+        name: "read_iops_sec_max",
+        family: "libvirt_domain_block_limit_burst_requests_per_second",
+        direction: Some("read"),
+        scale: 1,
+    },
+    Parameter {
+        name: "write_iops_sec_max",
+        family: "libvirt_domain_block_limit_burst_requests_per_second",
+        direction: Some("write"),
+        scale: 1,
+    },
+    Parameter {
+        name: "total_bytes_sec_max_length",
+        family: "libvirt_domain_block_limit_burst_bytes_length_seconds",
+        direction: Some("total"),
+        scale: 1,
+    },
+    Parameter {
+        name: "read_bytes_sec_max_length",
+        family: "libvirt_domain_block_limit_burst_bytes_length_seconds",
+        direction: Some("read"),
+        scale: 1,
+    },
+    Parameter {
+        name: "write_bytes_sec_max_length",
+        family: "libvirt_domain_block_limit_burst_bytes_length_seconds",
+        direction: Some("write"),
+        scale: 1,
+    },
+    Parameter {
+        name: "total_iops_sec_max_length",
+        family: "libvirt_domain_block_limit_burst_requests_length_seconds",
+        direction: Some("total"),
+        scale: 1,
+    },
+    Parameter {
+        name: "read_iops_sec_max_length",
+        family: "libvirt_domain_block_limit_burst_requests_length_seconds",
+        direction: Some("read"),
+        scale: 1,
+    },
+    Parameter {
+        name: "write_iops_sec_max_length",
+        family: "libvirt_domain_block_limit_burst_requests_length_seconds",
+        direction: Some("write"),
+        scale: 1,
+    },
+    Parameter {
+        name: "size_iops_sec",
+        family: "libvirt_domain_block_limit_request_size_bytes",
+        direction: None,
+        scale: 1,
+    },
 ];
 
 /// Families and their help, in output order.
@@ -135,9 +155,6 @@ impl SlowDomainCollector for IoTune {
     fn interval(&self, collect_interval: Duration) -> Duration {
         collect_interval.max(Duration::from_secs(60))
     }
-    fn deadline(&self) -> Duration {
-        SLOW_CALL_DEADLINE
-    }
     fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
         out.disk_limits.clear();
         if !running(domain) {
@@ -161,23 +178,13 @@ impl SlowDomainCollector for IoTune {
         all
     }
     fn encode(&self, sink: &mut dyn Sink, domains: &[&DomainStats]) -> fmt::Result {
-        for (family, help) in FAMILIES {
-            let samples = domains.iter().flat_map(|&d| {
-                d.disk_limits.iter().flat_map(move |disk| {
-                    disk.limits.iter().filter_map(move |l| {
-                        let (_, f, direction) = PARAMETERS.iter().find(|p| p.0 == l.parameter)?;
-                        (f == family).then(|| {
-                            let mut labels = device_labels(d, &disk.target_device);
-                            if let Some(direction) = direction {
-                                labels.push(("direction", direction.to_string()));
-                            }
-                            (labels, Value::Float(l.value))
-                        })
-                    })
-                })
-            });
-            emit(sink, family, Kind::Gauge, help, samples)?;
-        }
+        limits::encode(sink, FAMILIES, PARAMETERS, || {
+            Box::new(domains.iter().flat_map(|&d| {
+                d.disk_limits
+                    .iter()
+                    .map(move |disk| (device_labels(d, &disk.target_device), &disk.limits[..]))
+            }))
+        })?;
         emit(
             sink,
             "libvirt_domain_block_limit_group",
@@ -194,20 +201,11 @@ impl SlowDomainCollector for IoTune {
     }
 }
 
-/// The limits that are set (non-zero) among one disk's parameters.
+/// The limits that are set among one disk's parameters, and its throttle group.
 fn decode(target_device: &str, f: &Fields) -> DiskLimits {
     DiskLimits {
         target_device: target_device.to_string(),
-        limits: PARAMETERS
-            .iter()
-            .filter_map(|(parameter, _, _)| {
-                let value = f.u64(parameter).filter(|v| *v > 0)?;
-                Some(Limit {
-                    parameter,
-                    value: value as f64,
-                })
-            })
-            .collect(),
+        limits: limits::decode(PARAMETERS, f),
         group: match f.value("group_name") {
             Some(ParamValue::Text(g)) if !g.is_empty() => Some(g.clone()),
             _ => None,
@@ -219,6 +217,7 @@ fn decode(target_device: &str, f: &Fields) -> DiskLimits {
 mod tests {
     use super::*;
     use crate::libvirt::TypedParam;
+    use crate::snapshot::Limit;
 
     fn param(field: &str, value: ParamValue) -> TypedParam {
         TypedParam {
@@ -259,8 +258,12 @@ mod tests {
 
     #[test]
     fn every_parameter_goes_to_a_listed_family() {
-        for (parameter, family, _) in PARAMETERS {
-            assert!(FAMILIES.iter().any(|(f, _)| f == family), "{parameter}");
+        for p in PARAMETERS {
+            assert!(FAMILIES.iter().any(|(f, _)| *f == p.family), "{}", p.name);
         }
+        for (family, _) in FAMILIES {
+            assert!(PARAMETERS.iter().any(|p| p.family == *family), "{family}");
+        }
+        assert_eq!(PARAMETERS.len(), 19);
     }
 }

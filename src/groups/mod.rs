@@ -19,6 +19,7 @@ mod interface;
 mod iothread;
 mod iotune;
 mod job;
+mod limits;
 mod network;
 mod node;
 mod perf;
@@ -35,7 +36,6 @@ use crate::family::Kind;
 use crate::libvirt::domain_xml::DomainXml;
 use crate::libvirt::{Domain, LibvirtError};
 use std::sync::LazyLock;
-use std::time::Duration;
 
 /// One statistics group, by the way it is collected.
 pub enum Group {
@@ -152,16 +152,13 @@ pub fn all_slow_domain_collectors() -> Vec<Box<dyn SlowDomainCollector>> {
 
 /// Every disk I/O limit parameter the `iotune` group knows, for encoder tests.
 pub fn block_limit_parameters() -> impl Iterator<Item = &'static str> {
-    iotune::PARAMETERS.iter().map(|(p, _, _)| *p)
+    iotune::PARAMETERS.iter().map(|p| p.name)
 }
 
 /// Every NIC bandwidth parameter the `iftune` group knows, for encoder tests.
 pub fn interface_limit_parameters() -> impl Iterator<Item = &'static str> {
-    iftune::PARAMETERS.iter().map(|(p, _, _)| *p)
+    iftune::PARAMETERS.iter().map(|p| p.name)
 }
-
-/// How long one slow per-domain call may take before the domain's data is marked stale.
-pub const SLOW_CALL_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Whether the domain runs (or is paused): only then does it have an ID and a monitor.
 pub(crate) fn running(domain: &Domain) -> bool {

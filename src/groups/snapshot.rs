@@ -2,7 +2,6 @@
 //! newest were taken (`creationTime` of the snapshot XML). libvirt delivers no event when
 //! snapshots change, so they are read every five minutes.
 
-use super::SLOW_CALL_DEADLINE;
 use crate::collect::slow::SlowDomainCollector;
 use crate::family::{domain_label, emit, Kind, Sink, Value};
 use crate::libvirt::{Domain, LibvirtError};
@@ -24,9 +23,6 @@ impl SlowDomainCollector for SnapshotGroup {
     }
     fn interval(&self, collect_interval: Duration) -> Duration {
         collect_interval.max(INTERVAL)
-    }
-    fn deadline(&self) -> Duration {
-        SLOW_CALL_DEADLINE
     }
     fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
         let times: Vec<Option<u64>> = domain

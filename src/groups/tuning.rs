@@ -4,7 +4,7 @@
 //! minimum guarantee) of each running domain. An unlimited quota or limit is no series, not
 //! a huge number.
 
-use super::{running, unless_unsupported, SLOW_CALL_DEADLINE};
+use super::{running, unless_unsupported};
 use crate::collect::slow::SlowDomainCollector;
 use crate::collect::Fields;
 use crate::family::{domain_label, emit, Kind, Sink, Value};
@@ -58,9 +58,6 @@ impl SlowDomainCollector for TuningGroup {
     }
     fn interval(&self, collect_interval: Duration) -> Duration {
         collect_interval.max(Duration::from_secs(60))
-    }
-    fn deadline(&self) -> Duration {
-        SLOW_CALL_DEADLINE
     }
     fn collect(&self, domain: &Domain, out: &mut DomainStats) -> Result<(), LibvirtError> {
         out.tuning = Tuning::default();

@@ -54,7 +54,9 @@ pub trait SlowDomainCollector: Send + Sync {
     /// How long one domain's call may take before that domain's data is marked stale. The
     /// call is not cancelled (libvirt calls cannot be); the domain is asked again once it
     /// returned.
-    fn deadline(&self) -> Duration;
+    fn deadline(&self) -> Duration {
+        DEFAULT_DEADLINE
+    }
     /// Fills this collector's part of `out` for `domain` (every domain of the latest bulk
     /// cycle, running or not: `domain.id()` is `None` for one that is not running). `out`
     /// comes with `name`, `uuid` and `id` set. An error keeps the previous data, marked
@@ -74,6 +76,9 @@ pub trait SlowDomainCollector: Send + Sync {
         Ok(())
     }
 }
+
+/// A slow call's deadline unless its collector says otherwise.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Idle call threads kept per collector.
 const IDLE_CALL_THREADS: usize = 2;

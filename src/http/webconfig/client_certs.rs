@@ -80,8 +80,9 @@ pub(super) fn client_verifier(
             let webpki = builder
                 .build()
                 .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?;
-            Arc::new(PinnedOrVerified {
+            Arc::new(LeafChecks {
                 pinned,
+                allowed_sans: None,
                 inner: webpki,
             })
         }
@@ -100,28 +101,58 @@ pub(super) fn client_verifier(
             if allowed.is_empty() {
                 return Err("tls_server_config.client_allowed_sans: empty list would refuse every client; list the allowed names or remove the key".into());
             }
-            Ok(Arc::new(AllowedSans {
+            Ok(Arc::new(LeafChecks {
+                pinned: Vec::new(),
+                allowed_sans: Some(allowed.clone()),
                 inner: verifier,
-                allowed: allowed.clone(),
             }))
         }
     }
 }
 
-/// A client certificate that is byte for byte (DER) one of `client_ca_file`'s certificates is
-/// accepted as it stands: pinning, as Go's crypto/x509 does when the leaf is itself one of the
-/// roots. That is how a self-signed certificate made by `openssl req -x509` (which marks it
-/// `CA:TRUE`, and webpki refuses a CA as an end entity) names itself as its own CA. It must
-/// still be within its validity period and, if it lists extended key usages, allow client
-/// authentication; the handshake signature proves the client holds its key. Every other
-/// certificate goes through `inner`, webpki's full verification.
+/// What is checked of a client certificate on top of `inner`'s verification.
+///
+/// Pinning: a certificate that is byte for byte (DER) one of `pinned` (`client_ca_file`'s
+/// certificates) is accepted as it stands, as Go's crypto/x509 does when the leaf is itself
+/// one of the roots. That is how a self-signed certificate made by `openssl req -x509` (which
+/// marks it `CA:TRUE`, and webpki refuses a CA as an end entity) names itself as its own CA.
+/// It must still be within its validity period and, if it lists extended key usages, allow
+/// client authentication; the handshake signature proves the client holds its key. Every
+/// other certificate goes through `inner` (webpki's full verification).
+///
+/// `client_allowed_sans`: with `allowed_sans`, a certificate `inner` accepted must also carry
+/// one of these DNS, email, IP or URI subject alternative names (exact match).
 #[derive(Debug)]
-struct PinnedOrVerified {
+struct LeafChecks {
     pinned: Vec<CertificateDer<'static>>,
+    allowed_sans: Option<Vec<String>>,
     inner: Arc<dyn ClientCertVerifier>,
 }
 
-impl ClientCertVerifier for PinnedOrVerified {
+impl LeafChecks {
+    fn check_sans(&self, end_entity: &CertificateDer<'_>) -> Result<(), TlsError> {
+        let Some(allowed) = &self.allowed_sans else {
+            return Ok(());
+        };
+        let names = subject_alt_names(end_entity).map_err(|e| {
+            TlsError::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(std::io::Error::other(e)),
+            )))
+        })?;
+        if names.iter().any(|n| allowed.contains(n)) {
+            return Ok(());
+        }
+        tracing::debug!(
+            ?names,
+            "client certificate refused: no subject alternative name in client_allowed_sans"
+        );
+        Err(TlsError::InvalidCertificate(
+            rustls::CertificateError::ApplicationVerificationFailure,
+        ))
+    }
+}
+
+impl ClientCertVerifier for LeafChecks {
     fn offer_client_auth(&self) -> bool {
         self.inner.offer_client_auth()
     }
@@ -140,16 +171,19 @@ impl ClientCertVerifier for PinnedOrVerified {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, TlsError> {
-        if self
+        let verified = if self
             .pinned
             .iter()
             .any(|p| p.as_ref() == end_entity.as_ref())
         {
             usable_as_pinned(end_entity, now)?;
-            return Ok(ClientCertVerified::assertion());
-        }
-        self.inner
-            .verify_client_cert(end_entity, intermediates, now)
+            ClientCertVerified::assertion()
+        } else {
+            self.inner
+                .verify_client_cert(end_entity, intermediates, now)?
+        };
+        self.check_sans(end_entity)?;
+        Ok(verified)
     }
 
     fn verify_tls12_signature(
@@ -248,77 +282,6 @@ impl ClientCertVerifier for AnyClientCert {
     }
 }
 
-/// Accepts a client certificate only if one of its DNS, email, IP or URI subject alternative
-/// names is listed in `client_allowed_sans` (exact match), after `inner` accepted it.
-#[derive(Debug)]
-struct AllowedSans {
-    inner: Arc<dyn ClientCertVerifier>,
-    allowed: Vec<String>,
-}
-
-impl ClientCertVerifier for AllowedSans {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, TlsError> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
-        let names = subject_alt_names(end_entity).map_err(|e| {
-            TlsError::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
-                Arc::new(std::io::Error::other(e)),
-            )))
-        })?;
-        if names.iter().any(|n| self.allowed.contains(n)) {
-            Ok(verified)
-        } else {
-            tracing::debug!(
-                ?names,
-                "client certificate refused: no subject alternative name in client_allowed_sans"
-            );
-            Err(TlsError::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
 /// DNS names, email addresses, IP addresses (in their usual text form) and URIs of a
 /// certificate's subject alternative name extension.
 fn subject_alt_names(cert: &CertificateDer<'_>) -> Result<Vec<String>, String> {
@@ -363,15 +326,16 @@ mod tests {
         params.self_signed(&key).unwrap().der().clone()
     }
 
-    fn pinning(pinned: &CertificateDer<'static>) -> PinnedOrVerified {
+    fn pinning(pinned: &CertificateDer<'static>) -> LeafChecks {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         roots.add(pinned.clone()).unwrap();
         let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .unwrap();
-        PinnedOrVerified {
+        LeafChecks {
             pinned: vec![pinned.clone()],
+            allowed_sans: None,
             inner,
         }
     }
