@@ -4,6 +4,8 @@
 #   bench/run.sh                       10 and 100 guests + a 1,000-domain test-driver node
 #   bench/run.sh --sizes 10,50 --test-domains 500
 #   bench/run.sh --smoke               2 guests + 10 test domains, a few seconds each, table only
+#   bench/run.sh --baseline REV --only ours,baseline
+#                                      this exporter against itself at git revision REV, alone
 #
 # Environment: BENCH_STATE_DIR (logs, configs, default /run/libvirt-exporter-bench),
 # BENCH_EXPORTER and BENCH_DRIVER (use these binaries instead of building in release mode),
@@ -12,6 +14,9 @@
 # Builds the lab if needed (tests/lab/setup.sh), installs Debian's prometheus-libvirt-exporter
 # and collectd, builds this exporter and the driver (bench/compare) in release mode, runs the
 # driver, and removes every bench guest and exporter process at the end, even on failure.
+# --baseline REV also builds this exporter at REV (`git archive` into a temporary directory,
+# release mode, its own target dir target/bench-baseline, kept for the next run) and measures it
+# as "libvirt-exporter (baseline)"; --only NAMES (driver) picks the exporters measured.
 # Other options are passed to the driver (bench/compare/main.rs: --collections, --load-time, ...).
 # See bench/README.md for what is measured and how.
 set -Eeuo pipefail
@@ -23,13 +28,23 @@ STATE=${BENCH_STATE_DIR:-/run/libvirt-exporter-bench}
 PEERS=(prometheus-libvirt-exporter collectd-core libprotobuf-c1 libmicrohttpd12)
 EXPORTER=${BENCH_EXPORTER:-target/release/libvirt-exporter}
 DRIVER=${BENCH_DRIVER:-target/release/examples/compare}
+BASELINE_TARGET=$PWD/target/bench-baseline
+command_line="bench/run.sh${*:+ $*}"
 args=()
 smoke=0
-for a in "$@"; do
-    case "$a" in
+baseline=""
+while [ $# -gt 0 ]; do
+    case "$1" in
         --smoke) smoke=1 ;;
-        *) args+=("$a") ;;
+        --baseline)
+            [ $# -ge 2 ] || { echo "bench/run.sh: --baseline needs a git revision" >&2; exit 2; }
+            baseline=$2
+            shift
+            ;;
+        --baseline=*) baseline=${1#--baseline=} ;;
+        *) args+=("$1") ;;
     esac
+    shift
 done
 if [ $smoke = 1 ]; then
     args=(--prefix benchsmoke --sizes 2 --test-domains 10 --interval 250ms --collections 3 --repeats 1
@@ -44,6 +59,7 @@ done
 export BENCH_PREFIX=$PREFIX
 
 driver=""
+baseline_src=""
 cleanup() {
     local rc=$? pid comm
     trap - EXIT INT TERM
@@ -58,6 +74,7 @@ cleanup() {
         rm -f "$STATE/pids"
     fi
     bash bench/guests.sh clean || true
+    [ -z "$baseline_src" ] || rm -rf "$baseline_src"
     exit $rc
 }
 trap cleanup EXIT
@@ -65,6 +82,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir -p "$STATE"
+if [ -n "$baseline" ]; then   # before the lab and the builds: a typo fails at once
+    commit=$(git rev-parse --verify --quiet "$baseline^{commit}") ||
+        { echo "bench/run.sh: --baseline $baseline: not a revision of this repository (see git log)" >&2; exit 2; }
+fi
 [ -n "${BENCH_SKIP_SETUP:-}" ] || bash tests/lab/setup.sh
 
 missing=()
@@ -90,9 +111,18 @@ fi
 if [ -z "${BENCH_EXPORTER:-}${BENCH_DRIVER:-}" ]; then
     cargo build --release --locked --bin libvirt-exporter --example compare
 fi
+if [ -n "$baseline" ]; then
+    baseline_src=$(mktemp -d "${TMPDIR:-/tmp}/libvirt-exporter-baseline.XXXXXX")
+    git archive "$commit" | tar -x -C "$baseline_src"
+    echo "[bench] building the baseline $baseline (${commit:0:12}) in release mode"
+    CARGO_TARGET_DIR=$BASELINE_TARGET cargo build --release --locked --bin libvirt-exporter \
+        --manifest-path "$baseline_src/Cargo.toml"
+    args+=(--baseline-exporter "$BASELINE_TARGET/release/libvirt-exporter"
+           --baseline-label "$baseline (commit ${commit:0:12})")
+fi
 bash bench/guests.sh clean
 # in the background, so that a signal to this script runs the cleanup at once
 "$DRIVER" --exporter "$EXPORTER" --state-dir "$STATE" --guests bench/guests.sh \
-    --command "bench/run.sh${*:+ $*}" "${args[@]}" &
+    --command "$command_line" "${args[@]}" &
 driver=$!
 wait "$driver"

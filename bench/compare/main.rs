@@ -1,5 +1,7 @@
 //! The side-by-side benchmark of issue 7: this exporter, Debian's prometheus-libvirt-exporter and
-//! Debian's collectd (virt + write_prometheus) on the same guests in one run.
+//! Debian's collectd (virt + write_prometheus) on the same guests in one run; with
+//! `--baseline-exporter` also this exporter built from another revision, and with `--only` just
+//! the exporters named (`select.rs`).
 //!
 //! `bench/run.sh` prepares the host (lab, packages, release build) and runs this driver, which
 //! sizes the bench guests through `bench/guests.sh`, writes the test-driver node, measures every
@@ -12,10 +14,11 @@ mod http;
 mod measure;
 mod procfs;
 mod report;
+mod select;
 mod subjects;
 
 use anyhow::{bail, Context};
-use clap::{value_parser, Arg, ArgAction, Command as Cli};
+use clap::{parser::ValueSource, value_parser, Arg, ArgAction, Command as Cli};
 use measure::{log, Scenario, Settings};
 use report::{Machine, ScenarioResult};
 use std::collections::BTreeSet;
@@ -24,6 +27,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use subjects::Subject;
 
 const QEMU_URI: &str = "qemu:///system";
 
@@ -36,6 +40,9 @@ fn cli() -> Cli {
         .arg(Arg::new("state-dir").long("state-dir").default_value("/run/libvirt-exporter-bench"))
         .arg(Arg::new("guests").long("guests").default_value("bench/guests.sh").help("Script that sizes the bench guests"))
         .arg(Arg::new("exporter").long("exporter").default_value("target/release/libvirt-exporter"))
+        .arg(Arg::new("baseline-exporter").long("baseline-exporter").value_name("PATH").help("This exporter built from another revision, measured like it as \"libvirt-exporter (baseline)\" (bench/run.sh --baseline REV builds it)"))
+        .arg(Arg::new("baseline-label").long("baseline-label").value_name("TEXT").help("What the baseline is, for the report (bench/run.sh: its revision and commit)"))
+        .arg(Arg::new("only").long("only").value_name("NAMES").help("Measure only these exporters, in this order: comma-separated of ours, baseline, ours-peerstats, debian, collectd (the table is then only printed, unless --out is given)"))
         .arg(Arg::new("interval").long("interval").default_value("500ms").help("Collection interval of this exporter and collectd"))
         .arg(Arg::new("collections").long("collections").default_value("12").value_parser(value_parser!(u32).range(1..)))
         .arg(Arg::new("repeats").long("repeats").default_value("5").value_parser(value_parser!(u32).range(1..)))
@@ -88,8 +95,14 @@ fn run() -> anyhow::Result<()> {
     let state_dir = PathBuf::from(m.get_one::<String>("state-dir").expect("default"));
     fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    let baseline_bin = m.get_one::<String>("baseline-exporter").map(PathBuf::from);
+    let subjects = select::subjects(
+        m.get_one::<String>("only").map(String::as_str),
+        baseline_bin.is_some(),
+    )?;
     let settings = Settings {
         exporter_bin: PathBuf::from(m.get_one::<String>("exporter").expect("default")),
+        baseline_bin,
         state_dir: state_dir.clone(),
         interval: duration(&m, "interval")?,
         collections: *m.get_one("collections").expect("default"),
@@ -109,6 +122,12 @@ fn run() -> anyhow::Result<()> {
             settings.exporter_bin.display()
         );
     }
+    if let Some(bin) = settings.baseline_bin.as_ref().filter(|b| !b.is_file()) {
+        bail!(
+            "no baseline exporter binary at {} (bench/run.sh --baseline REV builds one)",
+            bin.display()
+        );
+    }
     let guests = PathBuf::from(m.get_one::<String>("guests").expect("default"));
     let prefix = m.get_one::<String>("prefix").expect("default").clone();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -116,7 +135,11 @@ fn run() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
 
-    let machine = Machine::detect();
+    let mut machine = Machine::detect();
+    if let Some(bin) = &settings.baseline_bin {
+        let label = m.get_one::<String>("baseline-label");
+        machine.add_baseline(bin, label.map(String::as_str));
+    }
     let mut results = Vec::new();
     for &n in &sizes {
         log(format!("scenario: {n} running bench guests"));
@@ -129,7 +152,7 @@ fn run() -> anyhow::Result<()> {
             expected,
             total_domains: count_domains(QEMU_URI)?,
         };
-        results.push(measure_all(&rt, &settings, scenario));
+        results.push(measure_all(&rt, &settings, &subjects, scenario));
     }
     if !sizes.is_empty() {
         set_guests(&guests, &prefix, 0)?;
@@ -149,18 +172,21 @@ fn run() -> anyhow::Result<()> {
             same_groups: false,
             expected,
         };
-        results.push(measure_all(&rt, &settings, scenario));
+        results.push(measure_all(&rt, &settings, &subjects, scenario));
     }
 
     let command = m.get_one::<String>("command").expect("default");
     let doc = report::document(&machine, &settings, &results, command);
     println!("{doc}");
-    if !m.get_flag("no-write") {
+    let out_given = m.value_source("out") == Some(ValueSource::CommandLine);
+    if select::writes_report(&subjects, m.get_flag("no-write"), out_given) {
         let out = PathBuf::from(m.get_one::<String>("out").expect("default"));
         let existing = fs::read_to_string(&out).ok();
         fs::write(&out, report::splice(existing.as_deref(), &doc))
             .with_context(|| format!("cannot write {}", out.display()))?;
         log(format!("wrote {}", out.display()));
+    } else if !m.get_flag("no-write") {
+        log("a comparison of chosen exporters is only printed (--out FILE writes it)");
     }
     Ok(())
 }
@@ -168,6 +194,7 @@ fn run() -> anyhow::Result<()> {
 fn measure_all(
     rt: &tokio::runtime::Runtime,
     settings: &Settings,
+    subjects: &[Subject],
     scenario: Scenario,
 ) -> ScenarioResult {
     log(format!(
@@ -175,7 +202,7 @@ fn measure_all(
         scenario.label, scenario.total_domains, scenario.uri
     ));
     let mut bare = measure::bare(settings, &scenario, true);
-    let subjects = subjects::ALL
+    let subjects = subjects
         .iter()
         .map(|s| (*s, measure::subject(rt, settings, &scenario, *s)))
         .collect();

@@ -63,6 +63,8 @@ impl Idle {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub exporter_bin: PathBuf,
+    /// This exporter built from another revision, measured as `Subject::Baseline`.
+    pub baseline_bin: Option<PathBuf>,
     pub state_dir: PathBuf,
     /// Collection interval of the exporters that collect in the background.
     pub interval: Duration,
@@ -224,8 +226,13 @@ impl Ctx<'_> {
     ) -> anyhow::Result<Running> {
         let log = self.file(subject, &format!("{phase}.out"));
         let libvirt_log = self.file(subject, "libvirt.log");
+        let exporter_bin = match subject {
+            Subject::Baseline => (self.settings.baseline_bin.as_deref())
+                .context("the baseline is measured only with --baseline-exporter")?,
+            _ => &self.settings.exporter_bin,
+        };
         let launch = Launch {
-            exporter_bin: &self.settings.exporter_bin,
+            exporter_bin,
             uri: &self.scenario.uri,
             interval,
             state_dir: &self.settings.state_dir,
@@ -732,7 +739,7 @@ fn main_run(ctx: &Ctx, subject: Subject, r: &mut SubjectResult) -> anyhow::Resul
     // CPU: this exporter collecting back to back (or every 10 ms), collectd on the
     // shortest interval its reads keep to, the Debian exporter scraped back to back
     let (mut running, interval) = match subject {
-        Subject::Ours | Subject::OursPeerStats => (
+        Subject::Ours | Subject::Baseline | Subject::OursPeerStats => (
             ctx.launch(subject, OURS_CPU_INTERVAL, "cpu", false)?,
             OURS_CPU_INTERVAL,
         ),

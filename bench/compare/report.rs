@@ -8,6 +8,7 @@ use crate::measure::{
 use crate::subjects::Subject;
 use std::fmt::Write;
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 
 pub struct ScenarioResult {
@@ -110,6 +111,27 @@ impl Machine {
         ];
         Machine { lines }
     }
+
+    /// The baseline build's version and what it is (`label`, else its path), after this
+    /// exporter's line.
+    pub fn add_baseline(&mut self, bin: &Path, label: Option<&str>) {
+        let version = run(&bin.to_string_lossy(), &["--version"])
+            .and_then(|v| v.split_whitespace().last().map(str::to_string))
+            .unwrap_or_else(|| "unknown version".into());
+        let what = label.map_or_else(|| bin.display().to_string(), str::to_string);
+        let at = self
+            .lines
+            .iter()
+            .position(|(k, _)| k == Subject::Ours.name())
+            .map_or(self.lines.len(), |i| i + 1);
+        self.lines.insert(
+            at,
+            (
+                Subject::Baseline.name().into(),
+                format!("{version} at {what}"),
+            ),
+        );
+    }
 }
 
 fn ms(s: f64) -> String {
@@ -173,9 +195,13 @@ fn reference_ratio(s: &ScenarioResult, r: &SubjectResult) -> Option<f64> {
     }
 }
 
-/// Whether a row is this exporter's (default groups, or the peers' statistics).
+/// Whether a row is this exporter's (default groups, the peers' statistics, or the baseline
+/// build): it gets verdicts, and is no peer of the others.
 fn is_ours(subject: Subject) -> bool {
-    matches!(subject, Subject::Ours | Subject::OursPeerStats)
+    matches!(
+        subject,
+        Subject::Ours | Subject::Baseline | Subject::OursPeerStats
+    )
 }
 
 /// The verdicts of one of our rows (`which`) in a scenario, in the order of [`TARGETS`].
@@ -432,7 +458,7 @@ pub fn problems(results: &[ScenarioResult]) -> String {
 }
 
 pub fn method(settings: &Settings) -> String {
-    format!(
+    let mut text = format!(
         "\
 - **Guests**: transient KVM guests `bench-NNN` (1 vCPU, 16 MiB, one read-only virtio disk shared by
   all, whose boot sector only halts the vCPU, a virtio NIC on `lab-net`, a virtio balloon with stats
@@ -535,7 +561,15 @@ pub fn method(settings: &Settings) -> String {
         idle_interval = IDLE_INTERVAL,
         idle_settle = settings.idle_settle(),
         idle_window = settings.idle_window,
-    )
+    );
+    if settings.baseline_bin.is_some() {
+        text.push_str(
+            "- **Baseline**: this exporter built from another revision (see \"Machine and \
+             versions\"), run exactly as this exporter with its default groups, in the same \
+             scenarios and windows; it is no peer for \"below every peer\".\n",
+        );
+    }
+    text
 }
 
 /// The generated part of BENCHMARKS.md.
@@ -675,5 +709,63 @@ mod tests {
         // no pairs at all: against the reference row
         let s = guests(10.0, vec![(Subject::Ours, row(12.0, &[]))]);
         assert_eq!(targets(&s, Subject::Ours)[0], Some(false), "1.2 x");
+    }
+
+    #[test]
+    fn the_baseline_row_has_verdicts_of_its_own_and_is_no_peer() {
+        let s = guests(
+            10.0,
+            vec![
+                (Subject::Ours, row(12.0, &[1.05])),
+                (Subject::Baseline, row(9.0, &[0.9])),
+                (Subject::Debian, row(15.0, &[1.3])),
+            ],
+        );
+        let t = targets(&s, Subject::Ours);
+        assert_eq!(
+            t[1],
+            Some(true),
+            "below Debian's 1.30; the cheaper baseline is no peer"
+        );
+        let table = table(&[s]);
+        let baseline = table
+            .lines()
+            .find(|l| l.contains("| libvirt-exporter (baseline) |"))
+            .expect("a baseline row");
+        assert!(
+            baseline.ends_with("| 0.90 (0.90) | — | — | — / — | — / — | — | pass | pass | n/a | n/a | n/a | pass |"),
+            "{baseline}"
+        );
+
+        // this exporter and its baseline alone: no peer to be below
+        let s = guests(
+            10.0,
+            vec![
+                (Subject::Ours, row(12.0, &[1.05])),
+                (Subject::Baseline, row(9.0, &[0.9])),
+            ],
+        );
+        assert_eq!(targets(&s, Subject::Ours)[1], None);
+        assert_eq!(targets(&s, Subject::Baseline)[1], None);
+    }
+
+    #[test]
+    fn the_baseline_is_listed_after_this_exporter() {
+        let mut machine = Machine {
+            lines: vec![
+                ("CPU".into(), "x".into()),
+                (Subject::Ours.name().into(), "0.1.0 at commit abc".into()),
+                ("collectd".into(), "5".into()),
+            ],
+        };
+        machine.add_baseline(Path::new("/nonexistent/libvirt-exporter"), Some("b29b7f1"));
+        assert_eq!(
+            machine.lines[2],
+            (
+                "libvirt-exporter (baseline)".to_string(),
+                "unknown version at b29b7f1".to_string()
+            )
+        );
+        assert_eq!(machine.lines.len(), 4);
     }
 }

@@ -13,6 +13,9 @@ use std::time::Duration;
 pub enum Subject {
     /// This exporter: collects in the background every interval, serves the cached encoding.
     Ours,
+    /// This exporter built from another revision (`--baseline-exporter`), run exactly like
+    /// `Ours`: a before/after comparison in the same run.
+    Baseline,
     /// This exporter reading what the peers read: without the balloon and vCPU groups (the
     /// QEMU queries neither peer makes).
     OursPeerStats,
@@ -35,8 +38,18 @@ pub enum Cycles {
     Timestamps,
 }
 
-pub const ALL: [Subject; 4] = [
+/// What is measured without `--only` (and `Baseline` after `Ours` when there is a baseline).
+pub const DEFAULT: [Subject; 4] = [
     Subject::Ours,
+    Subject::OursPeerStats,
+    Subject::Debian,
+    Subject::Collectd,
+];
+
+/// Every subject, by its short name for `--only`.
+pub const ALL: [Subject; 5] = [
+    Subject::Ours,
+    Subject::Baseline,
     Subject::OursPeerStats,
     Subject::Debian,
     Subject::Collectd,
@@ -57,6 +70,7 @@ impl Subject {
     pub fn name(self) -> &'static str {
         match self {
             Subject::Ours => "libvirt-exporter (this)",
+            Subject::Baseline => "libvirt-exporter (baseline)",
             Subject::OursPeerStats => "libvirt-exporter (this), the peers' statistics",
             Subject::Debian => "prometheus-libvirt-exporter",
             Subject::Collectd => "collectd virt + write_prometheus",
@@ -66,6 +80,7 @@ impl Subject {
     pub fn short(self) -> &'static str {
         match self {
             Subject::Ours => "ours",
+            Subject::Baseline => "baseline",
             Subject::OursPeerStats => "ours-peerstats",
             Subject::Debian => "debian",
             Subject::Collectd => "collectd",
@@ -75,14 +90,16 @@ impl Subject {
     /// The label carrying the domain name.
     pub fn domain_label(self) -> &'static str {
         match self {
-            Subject::Ours | Subject::OursPeerStats | Subject::Debian => "domain",
+            Subject::Ours | Subject::Baseline | Subject::OursPeerStats | Subject::Debian => {
+                "domain"
+            }
             Subject::Collectd => "virt",
         }
     }
 
     pub fn cycles(self) -> Cycles {
         match self {
-            Subject::Ours | Subject::OursPeerStats => Cycles::Counter,
+            Subject::Ours | Subject::Baseline | Subject::OursPeerStats => Cycles::Counter,
             Subject::Debian => Cycles::PerScrape,
             Subject::Collectd => Cycles::Timestamps,
         }
@@ -131,6 +148,7 @@ impl Drop for Running {
 
 /// What a start needs to know.
 pub struct Launch<'a> {
+    /// The binary of this exporter's subjects (the baseline's for `Baseline`).
     pub exporter_bin: &'a Path,
     pub uri: &'a str,
     pub interval: Duration,
@@ -153,7 +171,7 @@ fn free_addr() -> anyhow::Result<SocketAddr> {
 pub fn start(subject: Subject, launch: &Launch) -> anyhow::Result<Running> {
     let addr = free_addr()?;
     let mut cmd = match subject {
-        Subject::Ours | Subject::OursPeerStats => {
+        Subject::Ours | Subject::Baseline | Subject::OursPeerStats => {
             let mut c = Command::new(launch.exporter_bin);
             c.arg("--libvirt.uri")
                 .arg(launch.uri)
@@ -255,7 +273,7 @@ LoadPlugin write_prometheus
 /// Appends "<pid> <command name>" so that bench/run.sh can stop it if this driver dies.
 fn remember_pid(file: &Path, pid: u32, subject: Subject) -> anyhow::Result<()> {
     let comm = match subject {
-        Subject::Ours | Subject::OursPeerStats => "libvirt-exporte",
+        Subject::Ours | Subject::Baseline | Subject::OursPeerStats => "libvirt-exporte",
         Subject::Debian => "prometheus-libv",
         Subject::Collectd => "collectd",
     };
