@@ -530,3 +530,23 @@ fn series_per_domain_counts_what_is_encoded() {
         vec![one - none]
     );
 }
+
+#[test]
+fn lifecycle_details_of_newer_libvirt_are_named_and_unknown_ones_numbered() {
+    let mut s = full_snapshot(vec![full_domain("web")]);
+    // started/recreated (11.6), suspended/guest_shutdown (11.10), then numbers no libvirt
+    // this exporter knows has: a detail of a known event and an event of its own.
+    s.events.domains[0].counts = BTreeMap::from([((2, 5), 1), ((3, 9), 2), ((5, 12), 3)]);
+    s.events.host = BTreeMap::from([((5, 7), 4), ((11, 2), 5)]);
+    let text = text_of(s);
+    for line in [
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"started\",detail=\"recreated\"} 1",
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"suspended\",detail=\"guest_shutdown\"} 2",
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"stopped\",detail=\"12\"} 3",
+        "libvirt_lifecycle_events_total{event=\"stopped\",detail=\"recreated\"} 4",
+        "libvirt_lifecycle_events_total{event=\"11\",detail=\"2\"} 5",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("\"unknown\""), "{text}");
+}
