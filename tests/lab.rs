@@ -566,7 +566,7 @@ const NOT_ON_QEMU_BY_DEFAULT: &[(&str, &str)] = &[
         "libvirt_domain_block_stats_threshold_bytes",
         "only once a write threshold is set",
     ),
-    ("libvirt_domain_perf_events_total", "opt-in collector perf"),
+    ("libvirt_domain_perf_*", "opt-in collector perf"),
     (
         "libvirt_domain_iothread_poll_max_seconds",
         "opt-in collector iothread",
