@@ -325,6 +325,8 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_domain_vcpu_delay_seconds_total{domain=\"web\",vcpu=\"1\"} 0.25",
         "libvirt_domain_memory_stats_used_percent{domain=\"web\"} 75.0",
         "libvirt_domain_memory_stats_major_fault_total{domain=\"web\"} 3",
+        "libvirt_domain_memory_stats_swap_in_bytes_total{domain=\"web\"} 1",
+        "libvirt_domain_memory_stats_swap_out_bytes_total{domain=\"web\"} 2",
         "libvirt_domain_block_stats_read_bytes_total{domain=\"web\",target_device=\"vda\"} 4096",
         "libvirt_domain_block_stats_capacity_bytes{domain=\"web\",target_device=\"vda\"} 67108864",
         "libvirt_domain_interface_stats_transmit_drops_total{domain=\"web\",target_device=\"vnet0\"} 1",
