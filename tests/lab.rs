@@ -620,8 +620,8 @@ const NOT_ON_QEMU_BY_DEFAULT: &[(&str, &str)] = &[
         "host CPU of a vCPU: only the per-domain fallback reports it",
     ),
     (
-        "libvirt_domain_block_stats_errors_total",
-        "block errors: Xen only",
+        "libvirt_domain_block_stats_xen_oo_requests_total",
+        "Xen's oo_req: Xen only",
     ),
     (
         "libvirt_domain_block_stats_threshold_bytes",

@@ -91,7 +91,7 @@ fn full_domain(name: &str) -> DomainStats {
             allocation_bytes: Some(1 << 20),
             physical_bytes: Some(1 << 21),
             threshold_bytes: Some(1 << 25),
-            errors: Some(0),
+            xen_oo_requests: Some(5),
         }],
         interfaces: vec![InterfaceStats {
             target_device: "vnet0".into(),
@@ -329,6 +329,7 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_domain_memory_stats_swap_out_bytes_total{domain=\"web\"} 2",
         "libvirt_domain_block_stats_read_bytes_total{domain=\"web\",target_device=\"vda\"} 4096",
         "libvirt_domain_block_stats_capacity_bytes{domain=\"web\",target_device=\"vda\"} 67108864",
+        "libvirt_domain_block_stats_xen_oo_requests_total{domain=\"web\",target_device=\"vda\"} 5",
         "libvirt_domain_interface_stats_transmit_drops_total{domain=\"web\",target_device=\"vnet0\"} 1",
         "libvirt_domain_perf_events_total{domain=\"web\",event=\"cpu_cycles\"} 42",
         "libvirt_domain_perf_cpu_clock_seconds_total{domain=\"web\"} 1.5",

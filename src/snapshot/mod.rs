@@ -265,7 +265,9 @@ pub struct BlockStats {
     pub allocation_bytes: Option<u64>,
     pub physical_bytes: Option<u64>,
     pub threshold_bytes: Option<u64>,
-    pub errors: Option<u64>,
+    /// Xen's `oo_req` (`block.<n>.errors`, `virDomainBlockStats` errs): how often the block
+    /// backend ran out of free request slots. Not I/O errors; QEMU does not report it.
+    pub xen_oo_requests: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
