@@ -404,11 +404,11 @@ fn the_node_matches_nodeinfo_nodecpustats_and_nodememstats() {
     // 1 GiB of the readings around ours (still far apart from one another here).
     let kib = |v: &BTreeMap<String, String>, f: &str| number(&v[f]) * 1024.0;
     assert_eq!(
-        m.get("libvirt_node_memory_stats_bytes", &[("field", "total")]),
+        m.get("libvirt_node_memory_total_bytes", &[]),
         kib(&mem_before, "total")
     );
     for field in ["free", "buffers", "cached"] {
-        let got = m.get("libvirt_node_memory_stats_bytes", &[("field", field)]);
+        let got = m.get(&format!("libvirt_node_memory_{field}_bytes"), &[]);
         let (b, a) = (kib(&mem_before, field), kib(&mem_after, field));
         assert_between(field, got, b, a, (1u64 << 30) as f64);
     }

@@ -294,7 +294,10 @@ fn the_exporter_reports_pools_volumes_networks_and_the_node_as_virsh_does() {
     assert_eq!(m.get("libvirt_node_cpus", &[]), 12.0);
     // The test driver has no memory statistics and no NUMA cells for a node XML: no series.
     for absent in [
-        "libvirt_node_memory_stats_bytes",
+        "libvirt_node_memory_total_bytes",
+        "libvirt_node_memory_free_bytes",
+        "libvirt_node_memory_buffers_bytes",
+        "libvirt_node_memory_cached_bytes",
         "libvirt_node_cell_memory_free_bytes",
         "libvirt_node_cell_memory_total_bytes",
     ] {

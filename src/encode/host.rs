@@ -18,7 +18,9 @@ pub fn encode(sink: &mut dyn Sink, host: &HostStats) -> fmt::Result {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::snapshot::{NetworkStats, NodeCell, NodeStats, PoolStats, Versions, VolumeStats};
+    use crate::snapshot::{
+        NetworkStats, NodeCell, NodeMemory, NodeStats, PoolStats, Versions, VolumeStats,
+    };
     use std::collections::BTreeMap;
 
     /// A host with every field set, for the catalogue test.
@@ -80,7 +82,12 @@ pub(crate) mod tests {
                     total_bytes: Some(16 << 30),
                 }],
                 cpu_seconds: BTreeMap::from([("idle".to_string(), 1234.5)]),
-                memory_stats_bytes: BTreeMap::from([("cached".to_string(), 1 << 30)]),
+                memory: NodeMemory {
+                    total_bytes: Some(16 << 30),
+                    free_bytes: Some(2 << 30),
+                    buffers_bytes: Some(1 << 20),
+                    cached_bytes: Some(1 << 30),
+                },
             }),
             versions: Some(Versions {
                 library: "9.0.0".into(),
@@ -126,7 +133,10 @@ pub(crate) mod tests {
             r#"libvirt_node_memory_bytes 17179869184"#,
             r#"libvirt_node_cell_memory_free_bytes{cell="0"} 4294967296"#,
             r#"libvirt_node_cpu_seconds_total{mode="idle"} 1234.5"#,
-            r#"libvirt_node_memory_stats_bytes{field="cached"} 1073741824"#,
+            r#"libvirt_node_memory_total_bytes 17179869184"#,
+            r#"libvirt_node_memory_free_bytes 2147483648"#,
+            r#"libvirt_node_memory_buffers_bytes 1048576"#,
+            r#"libvirt_node_memory_cached_bytes 1073741824"#,
             r#"libvirt_versions_info{libvirt_library="9.0.0",libvirtd_running="9.0.0",hypervisor_running="7.2.0"} 1"#,
         ] {
             assert!(
@@ -143,7 +153,7 @@ pub(crate) mod tests {
         host.volumes.clear();
         let node = host.node.as_mut().unwrap();
         node.cells[0].total_bytes = None;
-        node.memory_stats_bytes.clear();
+        node.memory = NodeMemory::default();
         node.cpu_frequency_hertz = None;
         let text = host_text(host);
         assert!(text.contains(r#"libvirt_storage_pool_state{storage_pool="off"} 0"#));
@@ -151,7 +161,10 @@ pub(crate) mod tests {
             "libvirt_storage_pool_capacity_bytes",
             "libvirt_storage_volume",
             "libvirt_node_cell_memory_total_bytes",
-            "libvirt_node_memory_stats_bytes",
+            "libvirt_node_memory_total_bytes",
+            "libvirt_node_memory_free_bytes",
+            "libvirt_node_memory_buffers_bytes",
+            "libvirt_node_memory_cached_bytes",
             "libvirt_node_cpu_frequency_hertz",
         ] {
             assert!(!text.contains(absent), "{absent} in\n{text}");

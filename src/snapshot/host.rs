@@ -79,9 +79,17 @@ pub struct NodeStats {
     /// Cumulative CPU time of all CPUs by libvirt's mode name (`kernel`, `user`, `idle`,
     /// `iowait`, `intr`), in seconds.
     pub cpu_seconds: BTreeMap<String, f64>,
-    /// `virNodeGetMemoryStats` of the whole host by field (`total`, `free`, `buffers`,
-    /// `cached`), in bytes; empty where the driver does not report them.
-    pub memory_stats_bytes: BTreeMap<String, u64>,
+    /// `virNodeGetMemoryStats` of the whole host; all `None` where the driver lacks it.
+    pub memory: NodeMemory,
+}
+
+/// `virNodeGetMemoryStats` of the whole host (on Linux, `/proc/meminfo`), in bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeMemory {
+    pub total_bytes: Option<u64>,
+    pub free_bytes: Option<u64>,
+    pub buffers_bytes: Option<u64>,
+    pub cached_bytes: Option<u64>,
 }
 
 /// One NUMA cell's memory.

@@ -9,7 +9,9 @@ mod events;
 mod host;
 
 pub use events::{DomainEvents, EventKind, EventStats};
-pub use host::{HostStats, NetworkStats, NodeCell, NodeStats, PoolStats, Versions, VolumeStats};
+pub use host::{
+    HostStats, NetworkStats, NodeCell, NodeMemory, NodeStats, PoolStats, Versions, VolumeStats,
+};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
