@@ -16,7 +16,7 @@ pub struct Config {
     pub collect: CollectConfig,
     /// Names of the enabled domain collectors.
     pub collectors: Vec<&'static str>,
-    /// Names of the enabled host collectors (pool, volume, network, node).
+    /// Names of the enabled host collectors (pool, volume, network, node, pages).
     pub host_collectors: Vec<&'static str>,
     pub host: HostOptions,
     pub log_level: tracing::Level,
@@ -385,7 +385,10 @@ mod tests {
         assert_eq!(d.metadata_refresh, Duration::from_secs(300));
         assert_eq!(d.job_interval, Duration::from_secs(60));
         assert_eq!(d.max_series, None);
-        assert_eq!(c.host_collectors, ["pool", "volume", "network", "node"]);
+        assert_eq!(
+            c.host_collectors,
+            ["pool", "volume", "network", "node", "pages"]
+        );
         assert_eq!(c.host, HostOptions::default());
         assert_eq!(c.host.volume_interval, Duration::from_secs(60));
         assert!(!c.host.pool_refresh);
@@ -402,7 +405,7 @@ mod tests {
             "--no-libvirt.read-only",
         ])
         .unwrap();
-        assert_eq!(c.host_collectors, ["pool", "node"]);
+        assert_eq!(c.host_collectors, ["pool", "node", "pages"]);
         assert_eq!(c.host.volume_interval, Duration::from_secs(300));
         assert!(c.host.pool_refresh);
         // Host toggles do not touch the domain collectors.

@@ -322,9 +322,11 @@ fn between_collections_no_thread_of_the_exporter_wakes_up() {
     let exporter = Exporter::start(&["--libvirt.uri", DEFAULT, "--collect.interval", "1h"]);
     exporter.wait_for("the first domain and host collections", |m| {
         m.value("libvirt_up", &[]) == Some(1.0)
-            && ["pool", "volume", "network", "node"].iter().all(|c| {
-                m.value("libvirt_exporter_collector_success", &[("collector", c)]) == Some(1.0)
-            })
+            && ["pool", "volume", "network", "node", "pages"]
+                .iter()
+                .all(|c| {
+                    m.value("libvirt_exporter_collector_success", &[("collector", c)]) == Some(1.0)
+                })
     });
     // Let the scrape's connection close and every thread settle.
     std::thread::sleep(Duration::from_millis(500));

@@ -19,7 +19,8 @@ pub fn encode(sink: &mut dyn Sink, host: &HostStats) -> fmt::Result {
 pub(crate) mod tests {
     use super::*;
     use crate::snapshot::{
-        NetworkStats, NodeCell, NodeMemory, NodeStats, PoolStats, Versions, VolumeStats,
+        CellPages, KsmStats, NetworkStats, NodeCell, NodeMemory, NodeStats, PageStats, PoolStats,
+        Versions, VolumeStats,
     };
     use std::collections::BTreeMap;
 
@@ -89,6 +90,32 @@ pub(crate) mod tests {
                     cached_bytes: Some(1 << 30),
                 },
             }),
+            pages: Some(PageStats {
+                cells: vec![
+                    CellPages {
+                        cell: 0,
+                        page_size_bytes: 4096,
+                        pages: Some(4 << 18),
+                        free: Some(1 << 18),
+                    },
+                    CellPages {
+                        cell: 0,
+                        page_size_bytes: 2 << 20,
+                        pages: Some(16),
+                        free: Some(3),
+                    },
+                ],
+                ksm: KsmStats {
+                    pages_to_scan: Some(100),
+                    sleep_seconds: Some(0.02),
+                    pages_shared: Some(5),
+                    pages_sharing: Some(50),
+                    pages_unshared: Some(7),
+                    pages_volatile: Some(9),
+                    full_scans: Some(11),
+                    merge_across_nodes: Some(true),
+                },
+            }),
             versions: Some(Versions {
                 library: "9.0.0".into(),
                 daemon: Some("9.0.0".into()),
@@ -137,6 +164,17 @@ pub(crate) mod tests {
             r#"libvirt_node_memory_free_bytes 2147483648"#,
             r#"libvirt_node_memory_buffers_bytes 1048576"#,
             r#"libvirt_node_memory_cached_bytes 1073741824"#,
+            r#"libvirt_node_cell_pages{cell="0",page_size_bytes="4096"} 1048576"#,
+            r#"libvirt_node_cell_pages{cell="0",page_size_bytes="2097152"} 16"#,
+            r#"libvirt_node_cell_pages_free{cell="0",page_size_bytes="2097152"} 3"#,
+            r#"libvirt_node_ksm_pages_shared 5"#,
+            r#"libvirt_node_ksm_pages_sharing 50"#,
+            r#"libvirt_node_ksm_pages_unshared 7"#,
+            r#"libvirt_node_ksm_pages_volatile 9"#,
+            r#"libvirt_node_ksm_full_scans_total 11"#,
+            r#"libvirt_node_ksm_merge_across_nodes 1"#,
+            r#"libvirt_node_ksm_sleep_seconds 0.02"#,
+            r#"libvirt_node_ksm_pages_to_scan 100"#,
             r#"libvirt_versions_info{libvirt_library="9.0.0",libvirtd_running="9.0.0",hypervisor_running="7.2.0"} 1"#,
         ] {
             assert!(
@@ -155,6 +193,8 @@ pub(crate) mod tests {
         node.cells[0].total_bytes = None;
         node.memory = NodeMemory::default();
         node.cpu_frequency_hertz = None;
+        host.pages.as_mut().unwrap().ksm = KsmStats::default();
+        host.pages.as_mut().unwrap().cells[1].pages = None;
         let text = host_text(host);
         assert!(text.contains(r#"libvirt_storage_pool_state{storage_pool="off"} 0"#));
         for absent in [
@@ -166,6 +206,8 @@ pub(crate) mod tests {
             "libvirt_node_memory_buffers_bytes",
             "libvirt_node_memory_cached_bytes",
             "libvirt_node_cpu_frequency_hertz",
+            "libvirt_node_ksm",
+            "libvirt_node_cell_pages{cell=\"0\",page_size_bytes=\"2097152\"}",
         ] {
             assert!(!text.contains(absent), "{absent} in\n{text}");
         }

@@ -16,6 +16,7 @@ mod iothread;
 mod job;
 mod network;
 mod node;
+mod pages;
 mod perf;
 mod pool;
 mod state;
@@ -85,6 +86,7 @@ pub fn all_groups(options: &HostOptions) -> Vec<Group> {
         })),
         Group::Host(Box::new(network::Network)),
         Group::Host(Box::new(node::Node)),
+        Group::Host(Box::new(pages::Pages)),
     ]
 }
 

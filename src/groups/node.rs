@@ -228,7 +228,10 @@ fn node_memory(stats: &[(String, u64)]) -> NodeMemory {
 
 /// The value of a call the driver may not implement; other errors are kept in `error` (the
 /// first one) and the value left out.
-fn optional<T>(result: Result<T, LibvirtError>, error: &mut Option<LibvirtError>) -> Option<T> {
+pub(super) fn optional<T>(
+    result: Result<T, LibvirtError>,
+    error: &mut Option<LibvirtError>,
+) -> Option<T> {
     match result {
         Ok(v) => Some(v),
         Err(e) if e.is_unsupported() => None,

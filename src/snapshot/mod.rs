@@ -10,7 +10,8 @@ mod host;
 
 pub use events::{DomainEvents, EventKind, EventStats};
 pub use host::{
-    HostStats, NetworkStats, NodeCell, NodeMemory, NodeStats, PoolStats, Versions, VolumeStats,
+    CellPages, HostStats, KsmStats, NetworkStats, NodeCell, NodeMemory, NodeStats, PageStats,
+    PoolStats, Versions, VolumeStats,
 };
 
 use std::collections::BTreeMap;
