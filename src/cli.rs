@@ -24,7 +24,7 @@ pub struct Config {
     pub collect: CollectConfig,
     /// Names of the enabled domain collectors.
     pub collectors: Vec<&'static str>,
-    /// Names of the enabled host collectors (pool, volume, network, node).
+    /// Names of the enabled host collectors (pool, volume, network, node, pages).
     pub host_collectors: Vec<&'static str>,
     pub host: HostOptions,
     pub log_level: tracing::Level,

@@ -51,6 +51,7 @@ const COLLECTORS: &[&str] = &[
     "volume",
     "network",
     "node",
+    "pages",
 ];
 
 /// Families whose values depend on time (durations, timestamps, process figures, and the

@@ -8,7 +8,10 @@
 
 mod common;
 
-use common::host::{assert_network_matches, assert_node_matches, fields, info_labels, number, yes};
+use common::host::{
+    assert_network_matches, assert_node_matches, exported_free_pages, fields, freepages,
+    info_labels, number, yes,
+};
 use common::{promtool_check, virsh, Exporter, Metrics};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -404,11 +407,11 @@ fn the_node_matches_nodeinfo_nodecpustats_and_nodememstats() {
     // 1 GiB of the readings around ours (still far apart from one another here).
     let kib = |v: &BTreeMap<String, String>, f: &str| number(&v[f]) * 1024.0;
     assert_eq!(
-        m.get("libvirt_node_memory_stats_bytes", &[("field", "total")]),
+        m.get("libvirt_node_memory_total_bytes", &[]),
         kib(&mem_before, "total")
     );
     for field in ["free", "buffers", "cached"] {
-        let got = m.get("libvirt_node_memory_stats_bytes", &[("field", field)]);
+        let got = m.get(&format!("libvirt_node_memory_{field}_bytes"), &[]);
         let (b, a) = (kib(&mem_before, field), kib(&mem_after, field));
         assert_between(field, got, b, a, (1u64 << 30) as f64);
     }
@@ -464,4 +467,181 @@ fn versions_match_virsh_version_and_the_output_passes_promtool() {
         complaints.is_empty(),
         "promtool check metrics:\n{complaints}"
     );
+}
+
+/// Puts `/proc/sys/vm/nr_hugepages` back to what it was when dropped (also on panic).
+struct RestoreHugepages(String);
+
+impl RestoreHugepages {
+    const PATH: &'static str = "/proc/sys/vm/nr_hugepages";
+
+    fn save() -> Self {
+        RestoreHugepages(
+            std::fs::read_to_string(Self::PATH)
+                .unwrap()
+                .trim()
+                .to_string(),
+        )
+    }
+}
+
+impl Drop for RestoreHugepages {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+/// The kernel's own count of `kib`-sized huge pages of NUMA cell `cell`.
+fn sysfs_hugepages(cell: &str, kib: u64, what: &str) -> f64 {
+    let path = format!("/sys/devices/system/node/node{cell}/hugepages/hugepages-{kib}kB/{what}");
+    number(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+}
+
+/// The exporter's free pages against `virsh freepages --all` read around its reading: huge
+/// pages exactly (nothing on the lab uses them), base pages within 1 GiB.
+fn assert_free_pages_match(m: &Metrics, before: &str, after: &str) {
+    let (before, after) = (freepages(before), freepages(after));
+    let got = exported_free_pages(m);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (key, value) in &got {
+        let (b, a) = (before[key], after[key]);
+        if key.1 == 4096 {
+            assert_between(
+                &format!("{key:?}"),
+                *value,
+                b,
+                a,
+                ((1u64 << 30) / 4096) as f64,
+            );
+        } else {
+            assert_eq!((*value, b, a), (a, a, a), "{key:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
+fn huge_pages_per_cell_match_freepages_sysfs_and_allocpages() {
+    let lab = lab();
+    let restore = RestoreHugepages::save();
+    std::fs::write(RestoreHugepages::PATH, "16").unwrap();
+    let exporter = start(&lab, &[]);
+    let cells: Vec<String> = freepages(&virsh(&lab.uri, &["freepages", "--all"]))
+        .into_keys()
+        .map(|(cell, _)| cell)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(!cells.is_empty());
+    // The kernel spreads the 16 pages over the cells; each cell's pool as sysfs has it.
+    let want: BTreeMap<String, f64> = cells
+        .iter()
+        .map(|c| (c.clone(), sysfs_hugepages(c, 2048, "nr_hugepages")))
+        .collect();
+    assert_eq!(want.values().sum::<f64>(), 16.0, "{want:?}");
+    let pool = |m: &Metrics, cell: &str| {
+        m.value(
+            "libvirt_node_cell_pages",
+            &[("cell", cell), ("page_size_bytes", "2097152")],
+        )
+    };
+    let before = virsh(&lab.uri, &["freepages", "--all"]);
+    let m = exporter.wait_for("16 huge pages of 2 MiB", |m| {
+        want.iter().all(|(c, n)| pool(m, c) == Some(*n))
+    });
+    let after = virsh(&lab.uri, &["freepages", "--all"]);
+    assert_free_pages_match(&m, &before, &after);
+    for cell in &cells {
+        assert_eq!(
+            m.get(
+                "libvirt_node_cell_pages_free",
+                &[("cell", cell), ("page_size_bytes", "2097152")]
+            ),
+            sysfs_hugepages(cell, 2048, "free_hugepages"),
+            "cell {cell}"
+        );
+        // The cell's memory is its pages of every size: base pages and the huge page pools.
+        let in_pages: f64 = m
+            .find("libvirt_node_cell_pages", &[("cell", cell)])
+            .map(|s| s.value * number(&s.labels["page_size_bytes"]))
+            .sum();
+        assert_eq!(
+            in_pages,
+            m.get("libvirt_node_cell_memory_total_bytes", &[("cell", cell)]),
+            "cell {cell}"
+        );
+    }
+
+    // libvirt's own way to size the pool: 24 pages on the first cell.
+    let first = cells[0].as_str();
+    virsh(&lab.uri, &["allocpages", "--cellno", first, "2048", "24"]);
+    assert_eq!(sysfs_hugepages(first, 2048, "nr_hugepages"), 24.0);
+    let before = virsh(&lab.uri, &["freepages", "--all"]);
+    let m = exporter.wait_for("24 huge pages on the first cell", |m| {
+        pool(m, first) == Some(24.0)
+    });
+    let after = virsh(&lab.uri, &["freepages", "--all"]);
+    assert_free_pages_match(&m, &before, &after);
+    assert_eq!(
+        m.get(
+            "libvirt_node_cell_pages_free",
+            &[("cell", first), ("page_size_bytes", "2097152")]
+        ),
+        24.0
+    );
+    let old = restore.0.clone();
+    drop(restore);
+    assert_eq!(
+        std::fs::read_to_string(RestoreHugepages::PATH)
+            .unwrap()
+            .trim(),
+        old
+    );
+}
+
+/// `virsh node-memory-tune`: `shm_<name> <value>` lines as name → value.
+fn node_memory_tune(uri: &str) -> BTreeMap<String, f64> {
+    virsh(uri, &["node-memory-tune"])
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next()?.strip_prefix("shm_")?;
+            Some((name.to_string(), number(words.next()?)))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
+fn ksm_matches_virsh_node_memory_tune() {
+    let lab = lab();
+    let exporter = start(&lab, &[]);
+    let before = node_memory_tune(&lab.uri);
+    let m = collected(&exporter, "pages");
+    let after = node_memory_tune(&lab.uri);
+    assert_eq!(before.len(), 8, "{before:?}");
+    for (family, field, factor) in [
+        ("libvirt_node_ksm_pages_to_scan", "pages_to_scan", 1.0),
+        ("libvirt_node_ksm_sleep_seconds", "sleep_millisecs", 1e-3),
+        (
+            "libvirt_node_ksm_merge_across_nodes",
+            "merge_across_nodes",
+            1.0,
+        ),
+        ("libvirt_node_ksm_pages_shared", "pages_shared", 1.0),
+        ("libvirt_node_ksm_pages_sharing", "pages_sharing", 1.0),
+        ("libvirt_node_ksm_pages_unshared", "pages_unshared", 1.0),
+        ("libvirt_node_ksm_pages_volatile", "pages_volatile", 1.0),
+        ("libvirt_node_ksm_full_scans_total", "full_scans", 1.0),
+    ] {
+        let got = m.get(family, &[]);
+        let (b, a) = (before[field] * factor, after[field] * factor);
+        assert_between(family, got, b, a, 1e-9);
+    }
+    let text = exporter.get("/metrics").text();
+    assert!(text.contains("# TYPE libvirt_node_ksm_full_scans_total counter\n"));
+    assert!(text.contains("# TYPE libvirt_node_ksm_pages_sharing gauge\n"));
 }

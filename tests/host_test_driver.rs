@@ -9,7 +9,10 @@
 
 mod common;
 
-use common::host::{assert_network_matches, assert_node_matches, fields, info_labels, number, yes};
+use common::host::{
+    assert_network_matches, assert_node_matches, exported_free_pages, fields, freepages,
+    info_labels, number, yes,
+};
 use common::{promtool_check, virsh, Exporter, Metrics};
 use libvirt_exporter::collect::{all_host_collectors, HostOptions};
 use libvirt_exporter::exposition::Format;
@@ -256,9 +259,11 @@ fn the_exporter_reports_pools_volumes_networks_and_the_node_as_virsh_does() {
         "1s",
     ]);
     let m = exporter.wait_for("every host collector", |m| {
-        ["pool", "volume", "network", "node"].iter().all(|c| {
-            m.value("libvirt_exporter_collector_success", &[("collector", c)]) == Some(1.0)
-        })
+        ["pool", "volume", "network", "node", "pages"]
+            .iter()
+            .all(|c| {
+                m.value("libvirt_exporter_collector_success", &[("collector", c)]) == Some(1.0)
+            })
     });
     check_pools(&m, uri, |p| virsh(uri, &["pool-info", "--bytes", p]));
     check_volumes(&m, uri);
@@ -294,14 +299,68 @@ fn the_exporter_reports_pools_volumes_networks_and_the_node_as_virsh_does() {
     assert_eq!(m.get("libvirt_node_cpus", &[]), 12.0);
     // The test driver has no memory statistics and no NUMA cells for a node XML: no series.
     for absent in [
-        "libvirt_node_memory_stats_bytes",
+        "libvirt_node_memory_total_bytes",
+        "libvirt_node_memory_free_bytes",
+        "libvirt_node_memory_buffers_bytes",
+        "libvirt_node_memory_cached_bytes",
         "libvirt_node_cell_memory_free_bytes",
         "libvirt_node_cell_memory_total_bytes",
+        "libvirt_node_cell_pages",
+        "libvirt_node_cell_pages_free",
     ] {
         assert_eq!(m.find(absent, &[]).count(), 0, "{absent}");
     }
     let text = exporter.get("/metrics").text();
     assert_eq!(promtool_check(&text), "");
+}
+
+#[test]
+fn pages_per_cell_and_size_match_virsh_freepages_and_the_capabilities() {
+    let uri = "test:///default";
+    let exporter = Exporter::start(&["--libvirt.uri", uri, "--collect.interval", "1s"]);
+    let m = exporter.wait_for("the pages collector", |m| {
+        m.value(
+            "libvirt_exporter_collector_success",
+            &[("collector", "pages")],
+        ) == Some(1.0)
+    });
+    // Free pages: every cell, every size the host supports (4, 8, 2048 and 1048576 KiB).
+    let virsh_free = freepages(&virsh(uri, &["freepages", "--all"]));
+    assert_eq!(virsh_free.len(), 8, "{virsh_free:?}");
+    assert_eq!(exported_free_pages(&m), virsh_free);
+    // Pages per cell: only the sizes the capabilities list for the cell, as
+    // `<pages unit='KiB' size='4'>524288</pages>` (the test driver's fixed topology).
+    let caps = virsh(uri, &["capabilities"]);
+    assert!(
+        caps.contains("<pages unit='KiB' size='8'>524288</pages>"),
+        "{caps}"
+    );
+    let mut totals: Vec<(String, String, f64)> = m
+        .find("libvirt_node_cell_pages", &[])
+        .map(|s| {
+            let l = &s.labels;
+            (l["cell"].clone(), l["page_size_bytes"].clone(), s.value)
+        })
+        .collect();
+    totals.sort_by(|a, b| (&a.0, a.1.len(), &a.1).cmp(&(&b.0, b.1.len(), &b.1)));
+    let want: Vec<(String, String, f64)> = [
+        ("0", "4096", 524_288.0),
+        ("0", "2097152", 0.0),
+        ("0", "1073741824", 0.0),
+        ("1", "8192", 524_288.0),
+        ("1", "2097152", 0.0),
+        ("1", "1073741824", 0.0),
+    ]
+    .iter()
+    .map(|(c, s, v)| (c.to_string(), s.to_string(), *v))
+    .collect();
+    assert_eq!(totals, want);
+    // The test driver has no memory parameters: no KSM series, and no failure for it.
+    assert!(
+        m.names().iter().all(|n| !n.starts_with("libvirt_node_ksm")),
+        "{:?}",
+        m.names()
+    );
 }
 
 /// Runs every host collector once on `conn` and encodes the result.

@@ -310,7 +310,7 @@ fn slots() -> Vec<Slot> {
             family: "libvirt_domain_perf_events_total",
             label: "event",
             place: |s, i, v| {
-                domain(s, i).perf.insert(v.into(), 1);
+                domain(s, i).perf.events.insert(v.into(), 1);
             },
         },
         Slot {
@@ -500,7 +500,7 @@ proptest! {
                 receive_bytes: Some(1),
                 ..InterfaceStats::default()
             });
-            d.perf = BTreeMap::from([(event.clone(), 7)]);
+            d.perf.events = BTreeMap::from([(event.clone(), 7)]);
         }
         let (_, samples) = encode_checked(s);
         let mut domains = values_of(&samples, "libvirt_domain_info", "domain");

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{domstats, unix_now, virsh, Exporter, Metrics};
+use common::{domstats, poll_until, unix_now, virsh, Exporter, Metrics};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -509,27 +509,97 @@ fn perf_events_appear_once_enabled_on_the_domain() {
         let err = String::from_utf8_lossy(&hw.stderr);
         assert!(err.contains("perf event"), "{err}");
     }
-    // Software events work everywhere.
-    let events = ["context_switches", "cpu_clock", "page_faults"];
+    // Intel RDT (cmt, mbmt, mbml) needs resctrl on the host; without it libvirt refuses them.
+    let rdt = Command::new("virsh")
+        .args(["-q", "-c", &guest.uri, "perf", &guest.name])
+        .args(["--enable", "cmt,mbmt,mbml", "--live"])
+        .output()
+        .unwrap();
+    let rdt_enabled = rdt.status.success();
+    // Software events work everywhere: two counts of events and the two clocks (ns).
+    let events = ["context_switches", "page_faults"];
+    let clocks = [
+        ("cpu_clock", "libvirt_domain_perf_cpu_clock_seconds_total"),
+        ("task_clock", "libvirt_domain_perf_task_clock_seconds_total"),
+    ];
+    let enable: Vec<&str> = events
+        .iter()
+        .chain(clocks.iter().map(|(e, _)| e))
+        .copied()
+        .collect();
     virsh(
         &guest.uri,
-        &["perf", &guest.name, "--enable", &events.join(","), "--live"],
+        &["perf", &guest.name, "--enable", &enable.join(","), "--live"],
+    );
+    // `virsh perf` (not quiet: `-q` hides the list) says what is enabled: exactly what the
+    // exporter then reports.
+    let listed = Command::new("virsh")
+        .args(["-c", &guest.uri, "perf", &guest.name])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let enabled: BTreeSet<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(_, state)| state.trim() == "enabled")
+        .map(|(event, _)| event.trim())
+        .collect();
+    let mut want: BTreeSet<&str> = enable.iter().copied().collect();
+    if hw_enabled {
+        want.insert("cpu_cycles");
+    }
+    if rdt_enabled {
+        want.extend(["cmt", "mbmt", "mbml"]);
+    }
+    assert_eq!(enabled, want, "{listed}");
+    // The clocks of an idling guest's QEMU grow by microseconds: wait until both have, so a
+    // value left in nanoseconds cannot pass for seconds.
+    let started = poll_until(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || guest.stats(&["--perf"]),
+        |s| clocks.iter().all(|(e, _)| s[&format!("perf.{e}")] != "0"),
+    );
+    assert!(
+        clocks
+            .iter()
+            .all(|(e, _)| started[&format!("perf.{e}")] != "0"),
+        "{started:?}"
     );
     let early = guest.stats(&["--perf"]);
     let m = exporter.next_complete_snapshot();
     let late = guest.stats(&["--perf"]);
-    for event in events {
-        let labels = [("domain", guest.name.as_str()), ("event", event)];
-        let value = m.get("libvirt_domain_perf_events_total", &labels);
-        let field = format!("perf.{event}");
+    let between = |what: &str, value: f64, field: &str, factor: f64| {
         let (lo, hi): (f64, f64) = (
-            early[&field].parse().unwrap(),
-            late[&field].parse().unwrap(),
+            early[field].parse::<f64>().unwrap() * factor,
+            late[field].parse::<f64>().unwrap() * factor,
         );
         assert!(
             lo <= value && value <= hi,
-            "{event}: {value} not in {lo}..{hi}"
+            "{what}: {value} not in {lo}..{hi}"
         );
+    };
+    for event in events {
+        let labels = [("domain", guest.name.as_str()), ("event", event)];
+        let value = m.get("libvirt_domain_perf_events_total", &labels);
+        between(event, value, &format!("perf.{event}"), 1.0);
+    }
+    for (event, family) in clocks {
+        let value = m.get(family, &dom);
+        between(family, value, &format!("perf.{event}"), 1e-9);
+        let as_event = [("domain", guest.name.as_str()), ("event", event)];
+        assert_eq!(
+            m.value("libvirt_domain_perf_events_total", &as_event),
+            None,
+            "{event} is a time, not an event count"
+        );
+    }
+    for family in [
+        "libvirt_domain_perf_cmt_bytes",
+        "libvirt_domain_perf_mbmt_bytes_per_second",
+        "libvirt_domain_perf_mbml_bytes_per_second",
+    ] {
+        assert_eq!(m.value(family, &dom).is_some(), rdt_enabled, "{family}");
     }
     let cycles = [("domain", guest.name.as_str()), ("event", "cpu_cycles")];
     assert_eq!(

@@ -207,7 +207,7 @@ fn a_sigstopped_libvirtd_never_blocks_a_scrape_and_up_recovers_after_sigcont() {
 }
 
 /// The host collectors a default exporter runs (volumes run every 60 s, too slow to wait for).
-const HOST_COLLECTORS: [&str; 3] = ["pool", "network", "node"];
+const HOST_COLLECTORS: [&str; 4] = ["pool", "network", "node", "pages"];
 
 fn host_collector_success(m: &Metrics, collector: &str) -> f64 {
     m.value(
@@ -263,7 +263,7 @@ fn every_collector_shares_one_keepalive_connection_to_libvirtd() {
         m.get("libvirt_network_active", &[("network", "lab-net")]),
         1.0
     );
-    // Domain worker, events and the four host collector threads: one client of libvirtd.
+    // Domain worker, events and the host collector threads: one client of libvirtd.
     assert_eq!(libvirtd_clients_of(exporter.pid()), 1);
 }
 

@@ -72,6 +72,12 @@ fn domain_test_of_the_default_node_is_reported_with_libvirts_values() {
             &disk,
             "wr_req",
         ),
+        // What virsh calls errs is Xen's oo_req, which the test driver fakes too.
+        (
+            "libvirt_domain_block_stats_xen_oo_requests_total",
+            &disk,
+            "errs",
+        ),
         (
             "libvirt_domain_interface_stats_receive_bytes_total",
             &nic,
@@ -316,9 +322,11 @@ fn between_collections_no_thread_of_the_exporter_wakes_up() {
     let exporter = Exporter::start(&["--libvirt.uri", DEFAULT, "--collect.interval", "1h"]);
     exporter.wait_for("the first domain and host collections", |m| {
         m.value("libvirt_up", &[]) == Some(1.0)
-            && ["pool", "volume", "network", "node"].iter().all(|c| {
-                m.value("libvirt_exporter_collector_success", &[("collector", c)]) == Some(1.0)
-            })
+            && ["pool", "volume", "network", "node", "pages"]
+                .iter()
+                .all(|c| {
+                    m.value("libvirt_exporter_collector_success", &[("collector", c)]) == Some(1.0)
+                })
     });
     // Let the scrape's connection close and every thread settle.
     std::thread::sleep(Duration::from_millis(500));

@@ -246,7 +246,10 @@ fn the_parsed_defaults_are_the_collectors_own() {
             "snapshot"
         ]
     );
-    assert_eq!(c.host_collectors, ["pool", "volume", "network", "node"]);
+    assert_eq!(
+        c.host_collectors,
+        ["pool", "volume", "network", "node", "pages"]
+    );
     // The CLI's own default for --collector.volume.interval is the host collectors' default.
     assert_eq!(c.host, HostOptions::default());
     let d = &c.collect.domains;
@@ -294,7 +297,7 @@ fn host_collectors_switch_off_and_take_their_settings() {
         "--no-libvirt.read-only",
     ])
     .unwrap();
-    assert_eq!(c.host_collectors, ["pool", "node"]);
+    assert_eq!(c.host_collectors, ["pool", "node", "pages"]);
     assert_eq!(c.host.volume_interval, Duration::from_secs(300));
     assert!(c.host.pool_refresh);
     // Host toggles do not touch the domain collectors.

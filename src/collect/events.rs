@@ -94,9 +94,9 @@ mod tests {
     fn counters_exist_at_zero_count_per_domain_and_survive_on_the_host() {
         let mut c = EventCounter::default();
         let stats = c.stats_for(&[domain("a", "u-a")], true);
-        assert_eq!(stats.domains[0].counts.len(), 33);
+        assert_eq!(stats.domains[0].counts.len(), 36);
         assert!(stats.domains[0].counts.values().all(|n| *n == 0));
-        assert_eq!(stats.host.len(), 39);
+        assert_eq!(stats.host.len(), 42);
 
         c.record(&event("u-a", 5, 1)); // stopped/destroyed
         c.record(&event("u-a", 5, 1));

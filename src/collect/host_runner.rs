@@ -145,6 +145,9 @@ fn merge(into: &mut HostStats, part: &HostStats) {
     if part.node.is_some() {
         into.node.clone_from(&part.node);
     }
+    if part.pages.is_some() {
+        into.pages.clone_from(&part.pages);
+    }
     if part.versions.is_some() {
         into.versions.clone_from(&part.versions);
     }
@@ -365,7 +368,7 @@ mod tests {
             .iter()
             .map(|o| o.name.as_str())
             .collect();
-        assert_eq!(names, ["pool", "volume", "network", "node"]);
+        assert_eq!(names, ["pool", "volume", "network", "node", "pages"]);
         assert!(
             snapshot.collectors.iter().all(|o| o.success),
             "{snapshot:?}"
@@ -574,7 +577,8 @@ mod tests {
         thread::sleep(Duration::from_millis(1700));
         let runs = filled(&results).collectors.len();
         stop.stop();
-        assert_eq!(runs, 4);
-        assert_eq!(announced.load(Ordering::SeqCst), 4);
+        let host_collectors = all_host_collectors(&HostOptions::default()).len();
+        assert_eq!(runs, host_collectors);
+        assert_eq!(announced.load(Ordering::SeqCst), host_collectors);
     }
 }

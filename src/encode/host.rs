@@ -18,7 +18,10 @@ pub fn encode(sink: &mut dyn Sink, host: &HostStats) -> fmt::Result {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::snapshot::{NetworkStats, NodeCell, NodeStats, PoolStats, Versions, VolumeStats};
+    use crate::snapshot::{
+        CellPages, KsmStats, NetworkStats, NodeCell, NodeMemory, NodeStats, PageStats, PoolStats,
+        Versions, VolumeStats,
+    };
     use std::collections::BTreeMap;
 
     /// A host with every field set, for the catalogue test.
@@ -80,7 +83,38 @@ pub(crate) mod tests {
                     total_bytes: Some(16 << 30),
                 }],
                 cpu_seconds: BTreeMap::from([("idle".to_string(), 1234.5)]),
-                memory_stats_bytes: BTreeMap::from([("cached".to_string(), 1 << 30)]),
+                memory: NodeMemory {
+                    total_bytes: Some(16 << 30),
+                    free_bytes: Some(2 << 30),
+                    buffers_bytes: Some(1 << 20),
+                    cached_bytes: Some(1 << 30),
+                },
+            }),
+            pages: Some(PageStats {
+                cells: vec![
+                    CellPages {
+                        cell: 0,
+                        page_size_bytes: 4096,
+                        pages: Some(4 << 18),
+                        free: Some(1 << 18),
+                    },
+                    CellPages {
+                        cell: 0,
+                        page_size_bytes: 2 << 20,
+                        pages: Some(16),
+                        free: Some(3),
+                    },
+                ],
+                ksm: KsmStats {
+                    pages_to_scan: Some(100),
+                    sleep_seconds: Some(0.02),
+                    pages_shared: Some(5),
+                    pages_sharing: Some(50),
+                    pages_unshared: Some(7),
+                    pages_volatile: Some(9),
+                    full_scans: Some(11),
+                    merge_across_nodes: Some(true),
+                },
             }),
             versions: Some(Versions {
                 library: "9.0.0".into(),
@@ -127,7 +161,21 @@ pub(crate) mod tests {
             r#"libvirt_node_memory_bytes 17179869184"#,
             r#"libvirt_node_cell_memory_free_bytes{cell="0"} 4294967296"#,
             r#"libvirt_node_cpu_seconds_total{mode="idle"} 1234.5"#,
-            r#"libvirt_node_memory_stats_bytes{field="cached"} 1073741824"#,
+            r#"libvirt_node_memory_total_bytes 17179869184"#,
+            r#"libvirt_node_memory_free_bytes 2147483648"#,
+            r#"libvirt_node_memory_buffers_bytes 1048576"#,
+            r#"libvirt_node_memory_cached_bytes 1073741824"#,
+            r#"libvirt_node_cell_pages{cell="0",page_size_bytes="4096"} 1048576"#,
+            r#"libvirt_node_cell_pages{cell="0",page_size_bytes="2097152"} 16"#,
+            r#"libvirt_node_cell_pages_free{cell="0",page_size_bytes="2097152"} 3"#,
+            r#"libvirt_node_ksm_pages_shared 5"#,
+            r#"libvirt_node_ksm_pages_sharing 50"#,
+            r#"libvirt_node_ksm_pages_unshared 7"#,
+            r#"libvirt_node_ksm_pages_volatile 9"#,
+            r#"libvirt_node_ksm_full_scans_total 11"#,
+            r#"libvirt_node_ksm_merge_across_nodes 1"#,
+            r#"libvirt_node_ksm_sleep_seconds 0.02"#,
+            r#"libvirt_node_ksm_pages_to_scan 100"#,
             r#"libvirt_versions_info{libvirt_library="9.0.0",libvirtd_running="9.0.0",hypervisor_running="7.2.0"} 1"#,
         ] {
             assert!(
@@ -144,16 +192,23 @@ pub(crate) mod tests {
         host.volumes.clear();
         let node = host.node.as_mut().unwrap();
         node.cells[0].total_bytes = None;
-        node.memory_stats_bytes.clear();
+        node.memory = NodeMemory::default();
         node.cpu_frequency_hertz = None;
+        host.pages.as_mut().unwrap().ksm = KsmStats::default();
+        host.pages.as_mut().unwrap().cells[1].pages = None;
         let text = host_text(host);
         assert!(text.contains(r#"libvirt_storage_pool_state{storage_pool="off"} 0"#));
         for absent in [
             "libvirt_storage_pool_capacity_bytes",
             "libvirt_storage_volume",
             "libvirt_node_cell_memory_total_bytes",
-            "libvirt_node_memory_stats_bytes",
+            "libvirt_node_memory_total_bytes",
+            "libvirt_node_memory_free_bytes",
+            "libvirt_node_memory_buffers_bytes",
+            "libvirt_node_memory_cached_bytes",
             "libvirt_node_cpu_frequency_hertz",
+            "libvirt_node_ksm",
+            "libvirt_node_cell_pages{cell=\"0\",page_size_bytes=\"2097152\"}",
         ] {
             assert!(!text.contains(absent), "{absent} in\n{text}");
         }

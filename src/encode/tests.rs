@@ -91,7 +91,7 @@ fn full_domain(name: &str) -> DomainStats {
             allocation_bytes: Some(1 << 20),
             physical_bytes: Some(1 << 21),
             threshold_bytes: Some(1 << 25),
-            errors: Some(0),
+            xen_oo_requests: Some(5),
         }],
         interfaces: vec![InterfaceStats {
             target_device: "vnet0".into(),
@@ -109,7 +109,14 @@ fn full_domain(name: &str) -> DomainStats {
             transmit_errors: Some(0),
             transmit_drops: Some(1),
         }],
-        perf: BTreeMap::from([("cpu_cycles".to_string(), 42)]),
+        perf: PerfStats {
+            cpu_clock_seconds: Some(1.5),
+            task_clock_seconds: Some(1.25),
+            cmt_bytes: Some(1 << 20),
+            mbmt_bytes_per_second: Some(4096),
+            mbml_bytes_per_second: Some(2048),
+            events: BTreeMap::from([("cpu_cycles".to_string(), 42)]),
+        },
         iothreads: vec![IoThreadStats {
             id: 1,
             poll_max_seconds: Some(3.2768e-5),
@@ -378,10 +385,18 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_domain_vcpu_delay_seconds_total{domain=\"web\",vcpu=\"1\"} 0.25",
         "libvirt_domain_memory_stats_used_percent{domain=\"web\"} 75.0",
         "libvirt_domain_memory_stats_major_fault_total{domain=\"web\"} 3",
+        "libvirt_domain_memory_stats_swap_in_bytes_total{domain=\"web\"} 1",
+        "libvirt_domain_memory_stats_swap_out_bytes_total{domain=\"web\"} 2",
         "libvirt_domain_block_stats_read_bytes_total{domain=\"web\",target_device=\"vda\"} 4096",
         "libvirt_domain_block_stats_capacity_bytes{domain=\"web\",target_device=\"vda\"} 67108864",
+        "libvirt_domain_block_stats_xen_oo_requests_total{domain=\"web\",target_device=\"vda\"} 5",
         "libvirt_domain_interface_stats_transmit_drops_total{domain=\"web\",target_device=\"vnet0\"} 1",
         "libvirt_domain_perf_events_total{domain=\"web\",event=\"cpu_cycles\"} 42",
+        "libvirt_domain_perf_cpu_clock_seconds_total{domain=\"web\"} 1.5",
+        "libvirt_domain_perf_task_clock_seconds_total{domain=\"web\"} 1.25",
+        "libvirt_domain_perf_cmt_bytes{domain=\"web\"} 1048576",
+        "libvirt_domain_perf_mbmt_bytes_per_second{domain=\"web\"} 4096",
+        "libvirt_domain_perf_mbml_bytes_per_second{domain=\"web\"} 2048",
         "libvirt_domain_dirty_rate_bytes_per_second{domain=\"web\"} 1048576.0",
         "libvirt_exporter_incomplete_domains{reason=\"busy\"} 2",
         "libvirt_exporter_incomplete_domains{reason=\"vanished\"} 0",
@@ -595,4 +610,26 @@ fn series_per_domain_counts_what_is_encoded() {
         cap::series_per_domain(&full_snapshot(vec![d])),
         vec![one - none]
     );
+}
+
+#[test]
+fn lifecycle_details_of_newer_libvirt_are_named_and_unknown_ones_numbered() {
+    let mut s = full_snapshot(vec![full_domain("web")]);
+    // started/recreated (11.6), suspended/guest_shutdown (11.10), then numbers no libvirt
+    // this exporter knows has: a detail of a known event and an event of its own.
+    s.events.domains[0].counts = BTreeMap::from([((2, 5), 1), ((3, 9), 2), ((5, 12), 3)]);
+    s.events.host = BTreeMap::from([((5, 7), 4), ((11, 2), 5)]);
+    let text = text_of(s);
+    for line in [
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"started\",detail=\"recreated\"} 1",
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"suspended\",detail=\"guest_shutdown\"} 2",
+        "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"stopped\",detail=\"12\"} 3",
+        "libvirt_lifecycle_events_total{event=\"stopped\",detail=\"recreated\"} 4",
+        "libvirt_lifecycle_events_total{event=\"11\",detail=\"2\"} 5",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    for unnamed in ["detail=\"unknown\"", "event=\"unknown\""] {
+        assert!(!text.contains(unnamed), "{text}");
+    }
 }

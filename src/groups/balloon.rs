@@ -1,4 +1,8 @@
 //! The `balloon` group: balloon size and the guest's own memory statistics, in bytes.
+//!
+//! The guest's swap traffic (`balloon.swap_in`, `balloon.swap_out`) only grows while the guest
+//! runs, so it is a counter (`..._swap_in_bytes_total`); inovex's gauge names for it are
+//! recreated by `deploy/prometheus/libvirt-compat.rules.yml`.
 
 use crate::collect::{fields::kib_to_bytes, DomainCollector, FallbackContext, Fields};
 use crate::family::{catalogue, emit_per_domain, family, Family, Kind, Sink};
@@ -13,8 +17,8 @@ const FAMILIES: &[Family<DomainStats>] = &[
     family!("libvirt_domain_info_memory_usage_bytes", Gauge, "Memory currently given to the domain (balloon size), in bytes.", |d: DomainStats| d.info.memory_bytes),
     family!("libvirt_domain_memory_stats_current_balloon_bytes", Gauge, "Current balloon size, in bytes.", |d: DomainStats| d.balloon.current_bytes),
     family!("libvirt_domain_memory_stats_maximum_bytes", Gauge, "Maximum balloon size, in bytes.", |d: DomainStats| d.balloon.maximum_bytes),
-    family!("libvirt_domain_memory_stats_swap_in_bytes", Gauge, "Memory swapped in by the guest since boot, in bytes (reported by the guest).", |d: DomainStats| d.balloon.swap_in_bytes),
-    family!("libvirt_domain_memory_stats_swap_out_bytes", Gauge, "Memory swapped out by the guest since boot, in bytes (reported by the guest).", |d: DomainStats| d.balloon.swap_out_bytes),
+    family!("libvirt_domain_memory_stats_swap_in_bytes", Counter, "Memory swapped in by the guest since it booted, in bytes (reported by the guest).", |d: DomainStats| d.balloon.swap_in_bytes),
+    family!("libvirt_domain_memory_stats_swap_out_bytes", Counter, "Memory swapped out by the guest since it booted, in bytes (reported by the guest).", |d: DomainStats| d.balloon.swap_out_bytes),
     family!("libvirt_domain_memory_stats_major_fault", Counter, "Major page faults in the guest (reported by the guest).", |d: DomainStats| d.balloon.major_faults),
     family!("libvirt_domain_memory_stats_minor_fault", Counter, "Minor page faults in the guest (reported by the guest).", |d: DomainStats| d.balloon.minor_faults),
     family!("libvirt_domain_memory_stats_unused_bytes", Gauge, "Memory the guest leaves unused, in bytes (reported by the guest).", |d: DomainStats| d.balloon.unused_bytes),
@@ -137,5 +141,41 @@ mod tests {
         );
         let full = fields(&["balloon.current", "balloon.maximum", "balloon.rss"]);
         assert!(Balloon.decode(&Fields::new(&full), &mut out));
+    }
+
+    #[test]
+    fn swap_traffic_is_read_in_kib_and_kept_in_bytes_on_both_paths() {
+        let bulk = [
+            TypedParam {
+                field: "balloon.swap_in".into(),
+                value: ParamValue::UInt(3),
+            },
+            TypedParam {
+                field: "balloon.swap_out".into(),
+                value: ParamValue::UInt(5),
+            },
+        ];
+        let mut out = DomainStats::default();
+        Balloon.decode(&Fields::new(&bulk), &mut out);
+        assert_eq!(out.balloon.swap_in_bytes, Some(3 * 1024));
+        assert_eq!(out.balloon.swap_out_bytes, Some(5 * 1024));
+        let mut b = BalloonStats::default();
+        apply_memory_stat(&mut b, consts::MEM_SWAP_IN, 7);
+        apply_memory_stat(&mut b, consts::MEM_SWAP_OUT, 9);
+        assert_eq!(
+            (b.swap_in_bytes, b.swap_out_bytes),
+            (Some(7 * 1024), Some(9 * 1024))
+        );
+    }
+
+    #[test]
+    fn swap_traffic_is_a_counter() {
+        let kinds: std::collections::BTreeMap<_, _> = Balloon.families().into_iter().collect();
+        for name in [
+            "libvirt_domain_memory_stats_swap_in_bytes",
+            "libvirt_domain_memory_stats_swap_out_bytes",
+        ] {
+            assert_eq!(kinds[name], Kind::Counter, "{name}");
+        }
     }
 }

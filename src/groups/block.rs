@@ -1,4 +1,8 @@
 //! The `block` group: per-disk I/O counters and sizes.
+//!
+//! What libvirt calls a disk's `errors` (`block.<n>.errors`, `virDomainBlockStats` errs) is
+//! Xen's `oo_req`, the times the block backend had no free request slot, so it is exposed as
+//! `libvirt_domain_block_stats_xen_oo_requests_total`; QEMU never reports it.
 
 use crate::collect::{fields::non_negative, DomainCollector, FallbackContext, Fields};
 use crate::family::{
@@ -60,10 +64,10 @@ const FAMILIES: &[Family<BlockStats>] = &[
         |b: BlockStats| b.flush_seconds
     ),
     family!(
-        "libvirt_domain_block_stats_errors",
+        "libvirt_domain_block_stats_xen_oo_requests",
         Counter,
-        "I/O errors of the disk (Xen only).",
-        |b: BlockStats| b.errors
+        "Times Xen's block backend ran out of free request slots for the disk (blkback's oo_req, which libvirt reports as block errors; not I/O errors; Xen only).",
+        |b: BlockStats| b.xen_oo_requests
     ),
     family!(
         "libvirt_domain_block_stats_capacity_bytes",
@@ -122,7 +126,7 @@ impl DomainCollector for Block {
                     allocation_bytes: f.u64(&key("allocation")),
                     physical_bytes: f.u64(&key("physical")),
                     threshold_bytes: f.u64(&key("threshold")),
-                    errors: f.u64(&key("errors")),
+                    xen_oo_requests: f.u64(&key("errors")),
                     ..BlockStats::default()
                 })
             })
@@ -143,7 +147,7 @@ impl DomainCollector for Block {
                 b.read_bytes = non_negative(s.rd_bytes);
                 b.write_requests = non_negative(s.wr_req);
                 b.write_bytes = non_negative(s.wr_bytes);
-                b.errors = non_negative(s.errs);
+                b.xen_oo_requests = non_negative(s.errs);
             }
             if let Ok(info) = ctx.domain.block_info(&disk.target_device) {
                 b.capacity_bytes = Some(info.capacity);
@@ -185,5 +189,36 @@ impl DomainCollector for Block {
             emit_family(sink, f, items)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::libvirt::{ParamValue, TypedParam};
+
+    #[test]
+    fn libvirt_block_errors_are_read_as_xen_oo_requests() {
+        let params: Vec<TypedParam> = [
+            ("block.count", ParamValue::UInt(1)),
+            ("block.0.name", ParamValue::Text("xvda".into())),
+            ("block.0.rd.reqs", ParamValue::UInt(10)),
+            ("block.0.errors", ParamValue::UInt(3)),
+        ]
+        .into_iter()
+        .map(|(field, value)| TypedParam {
+            field: field.into(),
+            value,
+        })
+        .collect();
+        let mut out = DomainStats::default();
+        assert!(Block.decode(&Fields::new(&params), &mut out));
+        assert_eq!(out.blocks[0].xen_oo_requests, Some(3));
+        let kinds: std::collections::BTreeMap<_, _> = Block.families().into_iter().collect();
+        assert_eq!(
+            kinds["libvirt_domain_block_stats_xen_oo_requests"],
+            Kind::Counter
+        );
+        assert!(!kinds.contains_key("libvirt_domain_block_stats_errors"));
     }
 }

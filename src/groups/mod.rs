@@ -22,6 +22,7 @@ mod job;
 mod limits;
 mod network;
 mod node;
+mod pages;
 mod perf;
 mod pool;
 mod snapshot;
@@ -107,6 +108,7 @@ pub fn all_groups(options: &HostOptions) -> Vec<Group> {
         })),
         Group::Host(Box::new(network::Network)),
         Group::Host(Box::new(node::Node)),
+        Group::Host(Box::new(pages::Pages)),
     ]
 }
 

@@ -8,8 +8,7 @@ use crate::collect::HostCollector;
 use crate::family::{catalogue, emit, emit_family, family, opt, Family, Kind, Labels, Sink, Value};
 use crate::libvirt::host_xml::cell_memory;
 use crate::libvirt::{library_version, Connection, LibvirtError};
-use crate::snapshot::{HostStats, NodeCell, NodeStats, Versions};
-use std::collections::BTreeMap;
+use crate::snapshot::{HostStats, NodeCell, NodeMemory, NodeStats, Versions};
 use std::fmt;
 
 use Kind::{Counter, Gauge, Info};
@@ -57,6 +56,30 @@ const FAMILIES: &[Family<NodeStats>] = &[
         "Memory of the host, in bytes.",
         |n: NodeStats| Some(n.memory_bytes)
     ),
+    family!(
+        "libvirt_node_memory_total_bytes",
+        Gauge,
+        "Memory of the host that the kernel manages (virNodeGetMemoryStats total), in bytes.",
+        |n: NodeStats| n.memory.total_bytes
+    ),
+    family!(
+        "libvirt_node_memory_free_bytes",
+        Gauge,
+        "Free memory of the host (virNodeGetMemoryStats free), in bytes.",
+        |n: NodeStats| n.memory.free_bytes
+    ),
+    family!(
+        "libvirt_node_memory_buffers_bytes",
+        Gauge,
+        "Host memory in block device buffers (virNodeGetMemoryStats buffers), in bytes.",
+        |n: NodeStats| n.memory.buffers_bytes
+    ),
+    family!(
+        "libvirt_node_memory_cached_bytes",
+        Gauge,
+        "Host memory in the page cache (virNodeGetMemoryStats cached), in bytes.",
+        |n: NodeStats| n.memory.cached_bytes
+    ),
 ];
 
 fn info(labels: Labels) -> (Labels, Value) {
@@ -101,15 +124,6 @@ fn encode_node(sink: &mut dyn Sink, node: &NodeStats) -> fmt::Result {
         node.cpu_seconds
             .iter()
             .map(|(mode, s)| (vec![("mode", mode.clone())], Value::Float(*s))),
-    )?;
-    emit(
-        sink,
-        "libvirt_node_memory_stats_bytes",
-        Gauge,
-        "Host memory by field (total, free, buffers, cached), in bytes.",
-        node.memory_stats_bytes
-            .iter()
-            .map(|(field, b)| (vec![("field", field.clone())], Value::Int(*b))),
     )
 }
 
@@ -169,10 +183,7 @@ impl HostCollector for Node {
                 .collect();
         }
         if let Some(stats) = optional(conn.node_memory_stats(None), &mut error) {
-            node.memory_stats_bytes = stats
-                .into_iter()
-                .map(|(field, kib)| (field, kib.saturating_mul(1024)))
-                .collect::<BTreeMap<_, _>>();
+            node.memory = node_memory(&stats);
         }
         out.node = Some(node);
         error.map_or(Ok(()), Err)
@@ -183,7 +194,6 @@ impl HostCollector for Node {
             ("libvirt_node_cell_memory_free_bytes", Gauge),
             ("libvirt_node_cell_memory_total_bytes", Gauge),
             ("libvirt_node_cpu_seconds", Counter),
-            ("libvirt_node_memory_stats_bytes", Gauge),
             ("libvirt_versions", Info),
         ];
         all.extend(catalogue(FAMILIES));
@@ -200,9 +210,28 @@ impl HostCollector for Node {
     }
 }
 
+/// `virNodeGetMemoryStats` fields (KiB) in bytes; fields other than the four are ignored.
+fn node_memory(stats: &[(String, u64)]) -> NodeMemory {
+    let field = |name: &str| {
+        stats
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, kib)| kib.saturating_mul(1024))
+    };
+    NodeMemory {
+        total_bytes: field("total"),
+        free_bytes: field("free"),
+        buffers_bytes: field("buffers"),
+        cached_bytes: field("cached"),
+    }
+}
+
 /// The value of a call the driver may not implement; other errors are kept in `error` (the
 /// first one) and the value left out.
-fn optional<T>(result: Result<T, LibvirtError>, error: &mut Option<LibvirtError>) -> Option<T> {
+pub(super) fn optional<T>(
+    result: Result<T, LibvirtError>,
+    error: &mut Option<LibvirtError>,
+) -> Option<T> {
     match result {
         Ok(v) => Some(v),
         Err(e) if e.is_unsupported() => None,
@@ -241,4 +270,47 @@ fn cells(
             total_bytes: Some(total),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_memory_fields_are_kib_in_libvirt_and_bytes_here() {
+        let stats = [
+            ("total".to_string(), 16_384),
+            ("free".to_string(), 2_048),
+            ("buffers".to_string(), 1),
+            ("cached".to_string(), 4_096),
+            ("other".to_string(), 7),
+        ];
+        assert_eq!(
+            node_memory(&stats),
+            NodeMemory {
+                total_bytes: Some(16 << 20),
+                free_bytes: Some(2 << 20),
+                buffers_bytes: Some(1024),
+                cached_bytes: Some(4 << 20),
+            }
+        );
+        let partial = [("free".to_string(), u64::MAX)];
+        assert_eq!(
+            node_memory(&partial),
+            NodeMemory {
+                free_bytes: Some(u64::MAX),
+                ..NodeMemory::default()
+            }
+        );
+    }
+
+    #[test]
+    fn each_memory_field_has_its_own_family() {
+        let kinds: std::collections::BTreeMap<_, _> = Node.families().into_iter().collect();
+        for field in ["total", "free", "buffers", "cached"] {
+            let name = format!("libvirt_node_memory_{field}_bytes");
+            assert_eq!(kinds.get(name.as_str()), Some(&Gauge), "{name}");
+        }
+        assert!(!kinds.contains_key("libvirt_node_memory_stats_bytes"));
+    }
 }

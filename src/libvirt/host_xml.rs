@@ -1,5 +1,5 @@
 //! What the exporter reads from pool, volume and capabilities XML: pool type and path, volume
-//! path and format, and the memory of each NUMA cell.
+//! path and format, and the memory and memory pages of each NUMA cell.
 //!
 //! Parsed with roxmltree; anything missing or unexpected is left out rather than failing.
 
@@ -49,9 +49,7 @@ impl VolumeXml {
 /// (`<host><topology><cells><cell id><memory unit>`).
 pub fn cell_memory(capabilities: &str) -> Result<Vec<(u32, u64)>, roxmltree::Error> {
     let doc = roxmltree::Document::parse(capabilities)?;
-    let cells = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("cell") && n.parent().is_some_and(|p| p.has_tag_name("cells")))
+    let cells = topology_cells(&doc)
         .filter_map(|cell| {
             let id = cell.attribute("id")?.parse().ok()?;
             let memory = cell.children().find(|n| n.has_tag_name("memory"))?;
@@ -61,6 +59,61 @@ pub fn cell_memory(capabilities: &str) -> Result<Vec<(u32, u64)>, roxmltree::Err
         })
         .collect();
     Ok(cells)
+}
+
+/// The memory pages of the host, from the capabilities XML.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostPages {
+    /// The page sizes the host supports (`<host><cpu><pages size unit>`), in bytes, in the
+    /// order listed.
+    pub sizes_bytes: Vec<u64>,
+    /// Each NUMA cell's pages (`<cell id><pages size unit>count</pages>`), as (cell id,
+    /// [(page size in bytes, pages)]). For huge pages the count is the size of the pool
+    /// (`nr_hugepages` of the cell), for the base size the cell's memory in pages.
+    pub cells: Vec<(u32, Vec<(u64, u64)>)>,
+}
+
+impl HostPages {
+    pub fn parse(capabilities: &str) -> Result<HostPages, roxmltree::Error> {
+        let doc = roxmltree::Document::parse(capabilities)?;
+        let host_cpu = |n: &roxmltree::Node| {
+            n.parent()
+                .filter(|p| p.has_tag_name("cpu"))
+                .and_then(|p| p.parent())
+                .is_some_and(|h| h.has_tag_name("host"))
+        };
+        let sizes_bytes = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("pages") && host_cpu(n))
+            .filter_map(page_size_bytes)
+            .collect();
+        let cells = topology_cells(&doc)
+            .filter_map(|cell| {
+                let id = cell.attribute("id")?.parse().ok()?;
+                let pages = cell
+                    .children()
+                    .filter(|n| n.has_tag_name("pages"))
+                    .filter_map(|p| Some((page_size_bytes(p)?, p.text()?.trim().parse().ok()?)))
+                    .collect();
+                Some((id, pages))
+            })
+            .collect();
+        Ok(HostPages { sizes_bytes, cells })
+    }
+}
+
+/// The NUMA cells of the host (`<host><topology><cells><cell>`), not those of guests.
+fn topology_cells<'a>(
+    doc: &'a roxmltree::Document<'a>,
+) -> impl Iterator<Item = roxmltree::Node<'a, 'a>> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("cell") && n.parent().is_some_and(|p| p.has_tag_name("cells")))
+}
+
+/// A `<pages size unit>` element's page size in bytes.
+fn page_size_bytes(pages: roxmltree::Node) -> Option<u64> {
+    let size: u64 = pages.attribute("size")?.trim().parse().ok()?;
+    size.checked_mul(unit_bytes(pages.attribute("unit"))?)
 }
 
 /// Bytes per unit of libvirt's scaled integers (`KiB` when no unit is given, as for cells).
@@ -138,5 +191,34 @@ mod tests {
             </cells></topology></host>\
             <guest><cell id='9'><memory>1</memory></cell></guest></capabilities>";
         assert_eq!(cell_memory(caps).unwrap(), [(0, 2048 * 1024), (1, 3 << 20)]);
+    }
+
+    #[test]
+    fn page_sizes_of_the_host_and_pages_per_cell_in_bytes() {
+        let caps = "<capabilities><host><cpu><arch>x86_64</arch>\
+            <pages unit='KiB' size='4'/><pages unit='KiB' size='2048'/>\
+            <pages unit='KiB' size='1048576'/><pages unit='parsec' size='1'/></cpu>\
+            <topology><cells num='2'>\
+            <cell id='0'><memory unit='KiB'>8192</memory>\
+            <pages unit='KiB' size='4'>2048</pages><pages unit='KiB' size='2048'>16</pages>\
+            <pages unit='KiB' size='1048576'>0</pages></cell>\
+            <cell id='3'><pages size='2048'>x</pages><pages unit='MiB' size='2'>4</pages></cell>\
+            </cells></topology></host>\
+            <guest><arch><pages size='64'/></arch><cell id='9'><pages size='4'>1</pages></cell></guest>\
+            </capabilities>";
+        assert_eq!(
+            HostPages::parse(caps).unwrap(),
+            HostPages {
+                sizes_bytes: vec![4096, 2 << 20, 1 << 30],
+                cells: vec![
+                    (0, vec![(4096, 2048), (2 << 20, 16), (1 << 30, 0)]),
+                    (3, vec![(2 << 20, 4)]),
+                ],
+            }
+        );
+        assert_eq!(
+            HostPages::parse("<capabilities><host/></capabilities>").unwrap(),
+            HostPages::default()
+        );
     }
 }

@@ -1,4 +1,6 @@
-//! Readable names for libvirt's domain states and state reasons.
+//! Readable names for libvirt's domain states, state reasons and lifecycle events.
+
+use std::borrow::Cow;
 
 /// `virDomainState` names, indexed by state number.
 pub const STATE_NAMES: [&str; 8] = [
@@ -78,13 +80,21 @@ pub fn reason_name(state: u32, reason: u32) -> &'static str {
 }
 
 /// Lifecycle event names (`virDomainEventType`) and, for each, its detail names, indexed by
-/// number.
+/// number (`virDomainEvent*DetailType`), including the details newer libvirt added: started
+/// and stopped `recreated` (11.6), suspended `guest_shutdown` (11.10).
 pub const LIFECYCLE_EVENTS: [(&str, &[&str]); 9] = [
     ("defined", &["added", "updated", "renamed", "from_snapshot"]),
     ("undefined", &["removed", "renamed"]),
     (
         "started",
-        &["booted", "migrated", "restored", "from_snapshot", "wakeup"],
+        &[
+            "booted",
+            "migrated",
+            "restored",
+            "from_snapshot",
+            "wakeup",
+            "recreated",
+        ],
     ),
     (
         "suspended",
@@ -98,6 +108,7 @@ pub const LIFECYCLE_EVENTS: [(&str, &[&str]); 9] = [
             "api_error",
             "postcopy",
             "postcopy_failed",
+            "guest_shutdown",
         ],
     ),
     (
@@ -120,6 +131,7 @@ pub const LIFECYCLE_EVENTS: [(&str, &[&str]); 9] = [
             "saved",
             "failed",
             "from_snapshot",
+            "recreated",
         ],
     ),
     ("shutdown", &["finished", "guest", "host"]),
@@ -127,14 +139,18 @@ pub const LIFECYCLE_EVENTS: [(&str, &[&str]); 9] = [
     ("crashed", &["panicked", "crashloaded"]),
 ];
 
-/// The (event, detail) name pair of a lifecycle event; unknown numbers are named `unknown`.
-pub fn event_names(event: u32, detail: u32) -> (&'static str, &'static str) {
+/// The (event, detail) name pair of a lifecycle event; a number this table does not know
+/// (from a libvirt newer than it) is shown as the number itself, so it stays distinguishable.
+pub fn event_names(event: u32, detail: u32) -> (Cow<'static, str>, Cow<'static, str>) {
+    let number = |n: u32| Cow::Owned(n.to_string());
     match LIFECYCLE_EVENTS.get(event as usize) {
         Some((name, details)) => (
-            name,
-            details.get(detail as usize).copied().unwrap_or("unknown"),
+            Cow::Borrowed(*name),
+            details
+                .get(detail as usize)
+                .map_or_else(|| number(detail), |d| Cow::Borrowed(*d)),
         ),
-        None => ("unknown", "unknown"),
+        None => (number(event), number(detail)),
     }
 }
 
@@ -158,9 +174,33 @@ mod tests {
         assert_eq!(reason_name(1, 1), "booted");
         assert_eq!(state_name(42), "unknown");
         assert_eq!(reason_name(5, 99), "unknown");
-        assert_eq!(event_names(5, 1), ("stopped", "destroyed"));
-        assert_eq!(event_names(8, 0), ("crashed", "panicked"));
-        assert_eq!(event_names(5, 42), ("stopped", "unknown"));
-        assert_eq!(event_kinds(0..=8).count(), 39);
+    }
+
+    fn names(event: u32, detail: u32) -> (String, String) {
+        let (e, d) = event_names(event, detail);
+        (e.into_owned(), d.into_owned())
+    }
+
+    #[test]
+    fn names_lifecycle_events_and_their_details_by_libvirt_number() {
+        let pair = |e: &str, d: &str| (e.to_string(), d.to_string());
+        assert_eq!(names(5, 1), pair("stopped", "destroyed"));
+        assert_eq!(names(8, 0), pair("crashed", "panicked"));
+        // VIR_DOMAIN_EVENT_STARTED_RECREATED = 5, VIR_DOMAIN_EVENT_STOPPED_RECREATED = 7
+        // (libvirt 11.6), VIR_DOMAIN_EVENT_SUSPENDED_GUEST_SHUTDOWN = 9 (libvirt 11.10).
+        assert_eq!(names(2, 5), pair("started", "recreated"));
+        assert_eq!(names(5, 7), pair("stopped", "recreated"));
+        assert_eq!(names(3, 9), pair("suspended", "guest_shutdown"));
+        assert_eq!(names(3, 8), pair("suspended", "postcopy_failed"));
+        assert_eq!(event_kinds(0..=8).count(), 42);
+    }
+
+    #[test]
+    fn unknown_lifecycle_numbers_are_shown_as_numbers() {
+        let pair = |e: &str, d: &str| (e.to_string(), d.to_string());
+        assert_eq!(names(5, 42), pair("stopped", "42"));
+        assert_eq!(names(2, 6), pair("started", "6"));
+        assert_eq!(names(9, 0), pair("9", "0"));
+        assert_eq!(names(u32::MAX, 3), pair("4294967295", "3"));
     }
 }

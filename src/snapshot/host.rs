@@ -1,4 +1,5 @@
-//! Host-level statistics: storage pools and volumes, virtual networks, the node, versions.
+//! Host-level statistics: storage pools and volumes, virtual networks, the node, its memory
+//! pages (huge pages, KSM), versions.
 //!
 //! Sizes are in bytes and times in seconds; a value libvirt did not report is `None`.
 
@@ -12,6 +13,8 @@ pub struct HostStats {
     pub volumes: Vec<VolumeStats>,
     pub networks: Vec<NetworkStats>,
     pub node: Option<NodeStats>,
+    /// Memory pages per NUMA cell and page size, and KSM.
+    pub pages: Option<PageStats>,
     pub versions: Option<Versions>,
 }
 
@@ -79,9 +82,17 @@ pub struct NodeStats {
     /// Cumulative CPU time of all CPUs by libvirt's mode name (`kernel`, `user`, `idle`,
     /// `iowait`, `intr`), in seconds.
     pub cpu_seconds: BTreeMap<String, f64>,
-    /// `virNodeGetMemoryStats` of the whole host by field (`total`, `free`, `buffers`,
-    /// `cached`), in bytes; empty where the driver does not report them.
-    pub memory_stats_bytes: BTreeMap<String, u64>,
+    /// `virNodeGetMemoryStats` of the whole host; all `None` where the driver lacks it.
+    pub memory: NodeMemory,
+}
+
+/// `virNodeGetMemoryStats` of the whole host (on Linux, `/proc/meminfo`), in bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeMemory {
+    pub total_bytes: Option<u64>,
+    pub free_bytes: Option<u64>,
+    pub buffers_bytes: Option<u64>,
+    pub cached_bytes: Option<u64>,
 }
 
 /// One NUMA cell's memory.
@@ -90,6 +101,47 @@ pub struct NodeCell {
     pub id: u32,
     pub free_bytes: Option<u64>,
     pub total_bytes: Option<u64>,
+}
+
+/// The host's memory pages: per NUMA cell and page size, and KSM's page sharing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageStats {
+    /// One entry per cell and page size the host supports, cells in capabilities order.
+    pub cells: Vec<CellPages>,
+    pub ksm: KsmStats,
+}
+
+/// The pages of one size in one NUMA cell.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellPages {
+    pub cell: u32,
+    pub page_size_bytes: u64,
+    /// Pages of this size in the cell (capabilities XML): for huge pages the pool's size.
+    pub pages: Option<u64>,
+    /// Free pages of this size in the cell (`virNodeGetFreePages`).
+    pub free: Option<u64>,
+}
+
+/// The kernel's same-page merging (KSM), from `virNodeGetMemoryParameters`; all `None` where
+/// the driver lacks the call or the kernel has no KSM.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KsmStats {
+    /// `shm_pages_to_scan`: pages scanned before KSM sleeps.
+    pub pages_to_scan: Option<u64>,
+    /// `shm_sleep_millisecs`, in seconds.
+    pub sleep_seconds: Option<f64>,
+    /// `shm_pages_shared`: shared pages in use.
+    pub pages_shared: Option<u64>,
+    /// `shm_pages_sharing`: further mappings of the shared pages (the pages saved).
+    pub pages_sharing: Option<u64>,
+    /// `shm_pages_unshared`: pages checked and found unique.
+    pub pages_unshared: Option<u64>,
+    /// `shm_pages_volatile`: pages changing too fast to be merged.
+    pub pages_volatile: Option<u64>,
+    /// `shm_full_scans`: times all mergeable memory was scanned.
+    pub full_scans: Option<u64>,
+    /// `shm_merge_across_nodes`: whether pages of different NUMA cells are merged.
+    pub merge_across_nodes: Option<bool>,
 }
 
 /// Versions as `major.minor.micro`.

@@ -13,7 +13,10 @@ pub use events::{DomainEvents, EventKind, EventStats};
 pub use health::{
     BlockJob, ControlState, DiskError, DiskLimits, InterfaceLimits, Limit, Snapshots, Tuning,
 };
-pub use host::{HostStats, NetworkStats, NodeCell, NodeStats, PoolStats, Versions, VolumeStats};
+pub use host::{
+    CellPages, HostStats, KsmStats, NetworkStats, NodeCell, NodeMemory, NodeStats, PageStats,
+    PoolStats, Versions, VolumeStats,
+};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -81,8 +84,8 @@ pub struct DomainStats {
     pub balloon: BalloonStats,
     pub blocks: Vec<BlockStats>,
     pub interfaces: Vec<InterfaceStats>,
-    /// Perf event counters by libvirt's name (`cpu_cycles`, `instructions`, ...).
-    pub perf: BTreeMap<String, u64>,
+    /// Perf events enabled on the domain (`virsh perf`).
+    pub perf: PerfStats,
     pub iothreads: Vec<IoThreadStats>,
     pub dirty_rate: DirtyRateStats,
     /// The job running on the domain (migration, dump, save...), active domains only.
@@ -299,7 +302,9 @@ pub struct BlockStats {
     pub allocation_bytes: Option<u64>,
     pub physical_bytes: Option<u64>,
     pub threshold_bytes: Option<u64>,
-    pub errors: Option<u64>,
+    /// Xen's `oo_req` (`block.<n>.errors`, `virDomainBlockStats` errs): how often the block
+    /// backend ran out of free request slots. Not I/O errors; QEMU does not report it.
+    pub xen_oo_requests: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -319,6 +324,26 @@ pub struct InterfaceStats {
     pub transmit_packets: Option<u64>,
     pub transmit_errors: Option<u64>,
     pub transmit_drops: Option<u64>,
+}
+
+/// The domain's perf events, each in its own unit: the two software clocks in seconds,
+/// Intel RDT's cache occupancy in bytes and memory bandwidths in bytes per second, and the
+/// rest as counts of events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerfStats {
+    /// `perf.cpu_clock` (ns), CPU clock time of the QEMU process.
+    pub cpu_clock_seconds: Option<f64>,
+    /// `perf.task_clock` (ns), task clock time of the QEMU process.
+    pub task_clock_seconds: Option<f64>,
+    /// `perf.cmt`: last level cache in use (Intel CMT), bytes.
+    pub cmt_bytes: Option<u64>,
+    /// `perf.mbmt`: total memory bandwidth from one level of cache (Intel MBM), bytes/s.
+    pub mbmt_bytes_per_second: Option<u64>,
+    /// `perf.mbml`: memory bandwidth through the local memory controller (Intel MBM), bytes/s.
+    pub mbml_bytes_per_second: Option<u64>,
+    /// Every other `perf.<event>` (`cpu_cycles`, `instructions`, `page_faults`...): event
+    /// counts by libvirt's event name.
+    pub events: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -74,3 +74,36 @@ pub fn assert_node_matches(m: &Metrics, v: &BTreeMap<String, String>) {
         assert_eq!(m.get(metric, &[]), number(&v[field]) * factor, "{metric}");
     }
 }
+
+/// `virsh freepages --all` ("Node 0:" then "2048KiB: 16" lines) as free pages by (cell,
+/// page size in bytes).
+pub fn freepages(text: &str) -> BTreeMap<(String, u64), f64> {
+    let mut out = BTreeMap::new();
+    let mut cell = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(c) = line.strip_prefix("Node ").and_then(|c| c.strip_suffix(':')) {
+            cell = Some(c.to_string());
+            continue;
+        }
+        let (size, free) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("not a freepages line: {line:?}"));
+        let kib: u64 = size
+            .strip_suffix("KiB")
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_else(|| panic!("not a page size: {size:?}"));
+        let cell = cell.clone().expect("a Node line before the sizes");
+        out.insert((cell, kib * 1024), number(free));
+    }
+    out
+}
+
+/// The `libvirt_node_cell_pages_free` samples as free pages by (cell, page size in bytes).
+pub fn exported_free_pages(m: &Metrics) -> BTreeMap<(String, u64), f64> {
+    m.find("libvirt_node_cell_pages_free", &[])
+        .map(|s| {
+            let size = s.labels["page_size_bytes"].parse().unwrap();
+            ((s.labels["cell"].clone(), size), s.value)
+        })
+        .collect()
+}

@@ -60,13 +60,13 @@ impl SlowDomainCollector for Probe {
             // Err once the sender is gone: from then on, no call hangs.
             let _ = self.gate.lock().unwrap().recv();
         }
-        out.perf.insert(KEY.into(), call);
+        out.perf.events.insert(KEY.into(), call);
         Ok(())
     }
     fn merge(&self, from: &DomainStats, into: &mut DomainStats) {
-        match from.perf.get(KEY) {
-            Some(&n) => into.perf.insert(KEY.into(), n),
-            None => into.perf.remove(KEY),
+        match from.perf.events.get(KEY) {
+            Some(&n) => into.perf.events.insert(KEY.into(), n),
+            None => into.perf.events.remove(KEY),
         };
     }
 }
@@ -265,7 +265,7 @@ fn one_domain(uuid: &str) -> Snapshot {
 
 fn answer(n: u64) -> DomainStats {
     let mut d = DomainStats::default();
-    d.perf.insert(KEY.into(), n);
+    d.perf.events.insert(KEY.into(), n);
     d
 }
 
@@ -290,7 +290,7 @@ fn a_failed_call_keeps_the_last_data_marked_stale_and_fails_the_run() {
     let mut snapshot = one_domain("u");
     state.fill(&mut snapshot);
     let d = &snapshot.domains[0];
-    assert_eq!(d.perf.get(KEY), Some(&1));
+    assert_eq!(d.perf.events.get(KEY), Some(&1));
     assert_eq!(
         d.slow,
         [SlowResult {
@@ -344,7 +344,7 @@ fn merging_again_replaces_and_data_of_a_vanished_domain_is_forgotten() {
     state.end_call("u", at, Instant::now(), Ok(answer(2)));
     snapshot.domains[0].slow.clear();
     state.fill(&mut snapshot);
-    assert_eq!(snapshot.domains[0].perf.get(KEY), Some(&2));
+    assert_eq!(snapshot.domains[0].perf.events.get(KEY), Some(&2));
     state.begin_call("u");
     let gone = LibvirtError {
         call: "virDomainGetGuestInfo",
@@ -354,7 +354,7 @@ fn merging_again_replaces_and_data_of_a_vanished_domain_is_forgotten() {
     state.end_call("u", at, Instant::now(), Err(gone));
     snapshot.domains[0].slow.clear();
     state.fill(&mut snapshot);
-    assert_eq!(snapshot.domains[0].perf.get(KEY), None, "cleared");
+    assert_eq!(snapshot.domains[0].perf.events.get(KEY), None, "cleared");
     assert!(snapshot.domains[0].slow.is_empty());
 }
 
@@ -371,7 +371,7 @@ fn without_slow_collectors_nothing_starts_and_snapshots_are_left_as_they_are() {
     let (results, threads) = start(&config, Vec::new()).unwrap();
     assert_eq!(threads.len(), 0);
     let mut snapshot = one_domain("u");
-    snapshot.domains[0].perf.insert(KEY.into(), 9);
+    snapshot.domains[0].perf.events.insert(KEY.into(), 9);
     let before = snapshot.domains.clone();
     results.observe(&snapshot.domains);
     results.fill(&mut snapshot);

@@ -1,11 +1,12 @@
 //! Host-level libvirt calls: storage pools and volumes, virtual networks and the node.
 //!
 //! `virt`'s wrappers are used where they exist and are sound; node CPU and memory statistics,
-//! which `virt` lacks, go through `virt::sys` here. Everything is handed out as plain Rust
-//! values in libvirt's own units (the collectors convert).
+//! free pages and memory parameters (KSM), which `virt` lacks, go through `virt::sys` here.
+//! Everything is handed out as plain Rust values in libvirt's own units (the collectors
+//! convert).
 
-use super::{Connection, LibvirtError};
-use std::ffi::{c_char, c_int, CStr};
+use super::{copy_params, Connection, LibvirtError, TypedParam};
+use std::ffi::{c_char, c_int, c_uint, CStr};
 use virt::sys;
 
 /// A storage pool, valid while the connection lives.
@@ -152,6 +153,70 @@ impl Connection {
             },
             |p| (&p.field, p.value),
         )
+    }
+
+    /// `virNodeGetFreePages` for one NUMA cell: the free pages of each size in `sizes_kib`
+    /// (page sizes in KiB, as the capabilities XML lists them), in that order.
+    pub fn free_pages(&self, cell: u32, sizes_kib: &[u32]) -> Result<Vec<u64>, LibvirtError> {
+        if sizes_kib.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pages: Vec<c_uint> = sizes_kib.to_vec();
+        let npages = c_uint::try_from(pages.len()).unwrap_or(c_uint::MAX);
+        let mut counts = vec![0u64; pages.len()];
+        let cell = c_int::try_from(cell).unwrap_or(c_int::MAX);
+        // SAFETY: valid connection; `pages` holds `npages` sizes and `counts` has room for
+        // `npages` counts of the one cell asked for.
+        let rc = unsafe {
+            sys::virNodeGetFreePages(
+                self.as_ptr(),
+                npages,
+                pages.as_mut_ptr(),
+                cell,
+                1,
+                counts.as_mut_ptr(),
+                0,
+            )
+        };
+        if rc < 0 {
+            return Err(LibvirtError::last("virNodeGetFreePages"));
+        }
+        // libvirt fills every count or fails; what it returns on success differs between
+        // drivers (the count, or 0 from the test driver), so like virsh it is not used.
+        Ok(counts)
+    }
+
+    /// `virNodeGetMemoryParameters`: the kernel's shared-memory (KSM) figures, `shm_*`, as
+    /// libvirt reads them from `/sys/kernel/mm/ksm` (those the kernel lacks are left out).
+    pub fn node_memory_parameters(&self) -> Result<Vec<TypedParam>, LibvirtError> {
+        const CALL: &str = "virNodeGetMemoryParameters";
+        let conn = self.as_ptr();
+        let mut n: c_int = 0;
+        // SAFETY: valid connection; with NULL parameters libvirt only stores their count.
+        if unsafe { sys::virNodeGetMemoryParameters(conn, std::ptr::null_mut(), &mut n, 0) } < 0 {
+            return Err(LibvirtError::last(CALL));
+        }
+        if n <= 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: virTypedParameter is a plain C struct (field name, type, value union) for
+        // which all-zero bytes are valid.
+        let mut params: Vec<sys::virTypedParameter> =
+            (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
+        // SAFETY: `params` has room for `n` parameters, which libvirt fills and sets `n` to
+        // the number it filled.
+        let rc = unsafe { sys::virNodeGetMemoryParameters(conn, params.as_mut_ptr(), &mut n, 0) };
+        if rc < 0 {
+            return Err(LibvirtError::last(CALL));
+        }
+        let n = n.clamp(0, c_int::try_from(params.len()).unwrap_or(c_int::MAX));
+        // SAFETY: the first `n` parameters are initialised; string values (none are expected)
+        // are copied before virTypedParamsClear frees them, once; the array is ours.
+        unsafe {
+            let copied = copy_params(params.as_mut_ptr(), n);
+            sys::virTypedParamsClear(params.as_mut_ptr(), n);
+            Ok(copied)
+        }
     }
 
     fn as_ptr(&self) -> sys::virConnectPtr {
@@ -462,6 +527,26 @@ mod tests {
         let err = conn.node_memory_stats(None).unwrap_err();
         assert!(err.is_unsupported(), "{err:?}");
         assert_eq!(err.call, "virNodeGetMemoryStats");
+    }
+
+    #[test]
+    fn free_pages_come_in_the_order_of_the_sizes_asked_for() {
+        let conn = test_connection();
+        // The test driver's fixed answer depends on the position of the size in the request.
+        assert_eq!(
+            conn.free_pages(0, &[4, 8, 2048, 1_048_576]).unwrap(),
+            [19, 45, 97, 201]
+        );
+        assert_eq!(conn.free_pages(1, &[2048]).unwrap(), [19]);
+        assert_eq!(conn.free_pages(0, &[]).unwrap(), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn node_memory_parameters_are_unsupported_by_the_test_driver() {
+        let conn = test_connection();
+        let err = conn.node_memory_parameters().unwrap_err();
+        assert!(err.is_unsupported(), "{err:?}");
+        assert_eq!(err.call, "virNodeGetMemoryParameters");
     }
 
     #[test]
