@@ -489,9 +489,11 @@ pub fn method(settings: &Settings) -> String {
   is measured for {background:?} before and after each window, with this exporter or collectd stopped
   (SIGSTOP; measured once a call still in flight has had 1.5 cycles to finish), and its rate
   times the window's length is taken out of libvirtd's share. In CPU windows and call counts this
-  exporter runs without its host collectors (`{host_off}`): they read pools, networks and the
-  node, which neither the peers nor `virsh domstats` read, and at a 10 ms interval they would run
-  100 times a second (the scrape and memory runs have them on).
+  exporter runs without its host collectors and its slow per-domain collectors (`{host_off}`;
+  a baseline build gets only the flags it knows): they read pools, networks, the node, disk
+  errors, the monitor's state and snapshots, which neither the peers nor `virsh domstats` read,
+  and at a 10 ms interval the host collectors would run 100 times a second (the scrape and
+  memory runs have them on).
 - **Bare `virsh domstats`** (the limit): one interactive `virsh` session, connected and warmed up by
   a first `domstats {groups}`, then running it {collections} times per window, with the same
   background correction: virsh's and libvirtd's CPU. The groups are this exporter's defaults.
@@ -546,7 +548,12 @@ pub fn method(settings: &Settings) -> String {
         collections = settings.collections,
         repeats = settings.repeats,
         peer_flags = crate::subjects::PEER_STATS_FLAGS.join(" "),
-        host_off = crate::subjects::HOST_COLLECTORS_OFF.join(" "),
+        host_off = crate::subjects::HOST_COLLECTORS_OFF
+            .iter()
+            .chain(&crate::subjects::NEWER_COLLECTORS_OFF)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" "),
         groups = VIRSH_GROUPS.join(" "),
         filters = crate::calls::LOG_FILTERS,
         call_cycles = settings.call_cycles,
