@@ -237,7 +237,9 @@ impl Clock {
     fn publish(&mut self, mut snapshot: Snapshot) -> Arc<Snapshot> {
         self.drain_events(&snapshot.domains);
         let subscribed = self.sources.subscribed.load(Ordering::SeqCst) && snapshot.up;
-        snapshot.events = self.event_counter.stats_for(&snapshot.domains, subscribed);
+        snapshot.events =
+            self.event_counter
+                .stats_for(&snapshot.domains, snapshot.collected_at, subscribed);
         crate::process::read_into(&mut self.exporter);
         let web_config = self.published.web_config.get();
         self.exporter.web_config_reload_success = web_config.map(|r| r.success);
