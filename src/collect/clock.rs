@@ -16,7 +16,7 @@ use super::stop::StopSignal;
 use super::worker::CycleResult;
 use crate::encode::{self, EncodeOptions};
 use crate::exposition::Published;
-use crate::libvirt::{self, LifecycleEvent};
+use crate::libvirt::{self, DomainEvent};
 use crate::process::HeapTrimPolicy;
 use crate::snapshot::{CollectorOutcome, ExporterStats, Snapshot};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,8 +39,8 @@ pub enum ClockInput {
 pub struct ClockSources {
     pub host: Arc<HostResults>,
     pub slow: Arc<SlowResults>,
-    /// Lifecycle events, queued by libvirt's event thread.
-    pub events: Receiver<LifecycleEvent>,
+    /// Domain events, queued by libvirt's event thread.
+    pub events: Receiver<DomainEvent>,
     /// Whether the worker's connection has a lifecycle subscription.
     pub subscribed: Arc<AtomicBool>,
 }
@@ -115,7 +115,7 @@ impl Clock {
                 wake = wake.min(started + self.config.timeout);
             }
             // Sleeps until the next tick or timeout: nothing else needs this thread between
-            // them (lifecycle events queue up and are counted when the next snapshot is made).
+            // them (domain events queue up and are counted when the next snapshot is made).
             let wait = wake.saturating_duration_since(Instant::now());
             match inputs.recv_timeout(wait) {
                 Ok(ClockInput::Cycle(result)) => {
@@ -223,20 +223,23 @@ impl Clock {
         }
     }
 
-    /// Counts the lifecycle events the libvirt event thread queued since the last call.
-    fn drain_events(&mut self) {
+    /// Counts the domain events the libvirt event thread queued since the last call;
+    /// `domains` are those about to be published.
+    fn drain_events(&mut self, domains: &[crate::snapshot::DomainStats]) {
         while let Ok(event) = self.sources.events.try_recv() {
-            tracing::debug!(domain = %event.name, event = event.event, detail = event.detail, "lifecycle event");
-            self.event_counter.record(&event);
+            tracing::debug!(domain = %event.name, kind = ?event.kind, "domain event");
+            self.event_counter.record(&event, domains);
         }
     }
 
     /// Encodes and publishes `snapshot`; returns it as the exposition keeps it, to encode the
     /// formats not encoded yet when they are first asked for.
     fn publish(&mut self, mut snapshot: Snapshot) -> Arc<Snapshot> {
-        self.drain_events();
+        self.drain_events(&snapshot.domains);
         let subscribed = self.sources.subscribed.load(Ordering::SeqCst) && snapshot.up;
-        snapshot.events = self.event_counter.stats_for(&snapshot.domains, subscribed);
+        snapshot.events =
+            self.event_counter
+                .stats_for(&snapshot.domains, snapshot.collected_at, subscribed);
         crate::process::read_into(&mut self.exporter);
         let web_config = self.published.web_config.get();
         self.exporter.web_config_reload_success = web_config.map(|r| r.success);

@@ -357,7 +357,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(30);
         let snapshot = loop {
             let snapshot = filled(&results);
-            if snapshot.collectors.len() == 4 || Instant::now() > deadline {
+            if snapshot.collectors.len() == 5 || Instant::now() > deadline {
                 break snapshot;
             }
             thread::sleep(Duration::from_millis(20));

@@ -13,6 +13,7 @@ mod clock;
 mod collection;
 mod config;
 mod connector;
+mod disk_events;
 mod domain_lists;
 pub mod domains;
 pub mod events;

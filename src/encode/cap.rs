@@ -23,13 +23,13 @@ pub fn encode(sink: &mut dyn Sink, dropped: u64) -> fmt::Result {
 }
 
 /// How many series each domain of the snapshot adds: its own families, its slow results and
-/// its lifecycle event counters.
+/// its event counters.
 pub fn series_per_domain(snapshot: &Snapshot) -> Vec<usize> {
     let events: HashMap<&str, usize> = snapshot
         .events
         .domains
         .iter()
-        .map(|e| (e.domain.as_str(), e.counts.len()))
+        .map(|e| (e.domain.as_str(), e.counts.series()))
         .collect();
     domain::series_per_domain(&snapshot.domains)
         .into_iter()

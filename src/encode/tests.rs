@@ -235,7 +235,26 @@ pub(crate) fn full_snapshot(domains: Vec<DomainStats>) -> Snapshot {
         .iter()
         .map(|d| DomainEvents {
             domain: d.name.clone(),
-            counts: BTreeMap::from([((5, 1), 2), ((8, 0), 0)]),
+            counts: EventCounts {
+                lifecycle: BTreeMap::from([((5, 1), 2), ((8, 0), 0)]),
+                block_io_errors: BTreeMap::from([(
+                    BlockIoError {
+                        target_device: "vdb".into(),
+                        action: 1,
+                        reason: "enospc".into(),
+                    },
+                    3,
+                )]),
+                block_thresholds: BTreeMap::from([("vda".into(), 1)]),
+                block_jobs: BTreeMap::from([(
+                    BlockJobEvent {
+                        target_device: "vda".into(),
+                        job_type: 2,
+                        status: 2,
+                    },
+                    1,
+                )]),
+            },
         })
         .collect();
     Snapshot {
@@ -405,6 +424,9 @@ fn values_are_in_base_units_with_the_documented_names() {
         "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"stopped\",detail=\"destroyed\"} 2",
         "libvirt_domain_lifecycle_events_total{domain=\"web\",event=\"crashed\",detail=\"panicked\"} 0",
         "libvirt_lifecycle_events_total{event=\"defined\",detail=\"added\"} 1",
+        "libvirt_domain_block_io_error_events_total{domain=\"web\",target_device=\"vdb\",action=\"pause\",reason=\"enospc\"} 3",
+        "libvirt_domain_block_threshold_events_total{domain=\"web\",target_device=\"vda\"} 1",
+        "libvirt_domain_block_job_events_total{domain=\"web\",target_device=\"vda\",type=\"copy\",status=\"canceled\"} 1",
         "libvirt_exporter_web_config_reload_success 0",
         "libvirt_exporter_web_config_last_reload_success_timestamp_seconds 1700000000.0",
         "libvirt_exporter_dropped_series 0",
@@ -617,7 +639,7 @@ fn lifecycle_details_of_newer_libvirt_are_named_and_unknown_ones_numbered() {
     let mut s = full_snapshot(vec![full_domain("web")]);
     // started/recreated (11.6), suspended/guest_shutdown (11.10), then numbers no libvirt
     // this exporter knows has: a detail of a known event and an event of its own.
-    s.events.domains[0].counts = BTreeMap::from([((2, 5), 1), ((3, 9), 2), ((5, 12), 3)]);
+    s.events.domains[0].counts.lifecycle = BTreeMap::from([((2, 5), 1), ((3, 9), 2), ((5, 12), 3)]);
     s.events.host = BTreeMap::from([((5, 7), 4), ((11, 2), 5)]);
     let text = text_of(s);
     for line in [

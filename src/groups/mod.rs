@@ -9,7 +9,7 @@
 
 mod balloon;
 mod block;
-mod blockjob;
+pub(crate) mod blockjob;
 mod control;
 mod cpu;
 mod dirtyrate;

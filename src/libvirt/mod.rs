@@ -13,8 +13,8 @@ pub use error::LibvirtError;
 pub use ffi::{
     library_version, limit_malloc_arenas, release_free_memory, silence_default_error_printer,
     start_event_loop, BlockInfoRaw, BlockJobRaw, BlockStatsRaw, Connection, ControlInfoRaw, Domain,
-    DomainInfoRaw, InterfaceStatsRaw, JobStatsRaw, LifecycleEvent, ParamValue, StatsRecord,
-    Subscription, TypedParam, VcpuInfoRaw,
+    DomainEvent, DomainEventKind, DomainInfoRaw, InterfaceStatsRaw, JobStatsRaw, ParamValue,
+    StatsRecord, Subscription, TypedParam, VcpuInfoRaw,
 };
 pub use ffi::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
 

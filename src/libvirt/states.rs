@@ -162,6 +162,21 @@ pub fn event_kinds(events: std::ops::RangeInclusive<u32>) -> impl Iterator<Item 
     })
 }
 
+/// `virDomainEventIOErrorAction` names, by number: what QEMU did about an I/O error (the
+/// disk's `error_policy`: `ignore` is none, `stop` and `enospace` on a full disk pause).
+pub const IO_ERROR_ACTIONS: [&str; 3] = ["none", "pause", "report"];
+
+/// `virConnectDomainEventBlockJobStatus` names, by number: how a block job ended, or
+/// `ready` when a copy or active commit mirrors its disk and can be pivoted or cancelled.
+pub const BLOCK_JOB_STATUSES: [&str; 4] = ["completed", "failed", "canceled", "ready"];
+
+/// The name of number `n` in `names`; a number newer than this code as itself.
+pub fn name_or_number(names: &[&str], n: u32) -> String {
+    names
+        .get(n as usize)
+        .map_or_else(|| n.to_string(), |name| name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +217,8 @@ mod tests {
         assert_eq!(names(2, 6), pair("started", "6"));
         assert_eq!(names(9, 0), pair("9", "0"));
         assert_eq!(names(u32::MAX, 3), pair("4294967295", "3"));
+        assert_eq!(name_or_number(&IO_ERROR_ACTIONS, 1), "pause");
+        assert_eq!(name_or_number(&BLOCK_JOB_STATUSES, 2), "canceled");
+        assert_eq!(name_or_number(&BLOCK_JOB_STATUSES, 7), "7");
     }
 }

@@ -9,7 +9,7 @@ mod events;
 mod health;
 mod host;
 
-pub use events::{DomainEvents, EventKind, EventStats};
+pub use events::{BlockIoError, BlockJobEvent, DomainEvents, EventCounts, EventKind, EventStats};
 pub use health::{
     BlockJob, ControlState, DiskError, DiskLimits, InterfaceLimits, Limit, Snapshots, Tuning,
 };
@@ -38,7 +38,7 @@ pub struct Snapshot {
     pub exporter: ExporterStats,
     /// Storage pools, volumes, virtual networks and the node itself.
     pub host: HostStats,
-    /// Domain lifecycle events counted since the exporter started.
+    /// Domain events counted since the exporter started.
     pub events: EventStats,
 }
 

@@ -1,26 +1,18 @@
 //! libvirt's event machinery: the process-wide event loop thread, keepalive, the connection
-//! close callback and lifecycle event subscriptions.
+//! close callback and the domain event subscriptions (the events and their callbacks are in
+//! `event_callbacks`).
 //!
-//! Callbacks run on the event loop thread inside libvirt. They only copy plain values (the
-//! domain's UUID and name, the event and detail numbers) into a channel or set a flag, inside
-//! `catch_unwind`, so nothing can unwind across the C boundary.
+//! Callbacks run on the event loop thread inside libvirt. They only copy plain values into a
+//! channel or set a flag, inside `catch_unwind`, so nothing can unwind across the C boundary.
 
+use super::event_callbacks::{free_sender, registrations, DomainEvent};
 use super::{Connection, LibvirtError};
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, OnceLock};
 use virt::sys;
-
-/// One domain lifecycle event, as libvirt's numbers (`virDomainEventType` and its detail).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LifecycleEvent {
-    pub uuid: String,
-    pub name: String,
-    pub event: i32,
-    pub detail: i32,
-}
 
 /// Registers libvirt's default event loop and runs it on its own thread, once per process.
 /// Must be called before the first connection is opened, or that connection gets no
@@ -49,11 +41,11 @@ pub fn start_event_loop() -> Result<(), LibvirtError> {
         .clone()
 }
 
-/// Keeps a connection's lifecycle subscription and close callback registered; both are
-/// removed when this is dropped (before the connection itself).
+/// Keeps a connection's event subscriptions and close callback registered; all are removed
+/// when this is dropped (before the connection itself).
 pub struct Subscription {
     conn: virt::connect::Connect,
-    callback_id: Option<c_int>,
+    callback_ids: Vec<c_int>,
     close_registered: bool,
 }
 
@@ -67,42 +59,48 @@ impl Connection {
         rc == 0
     }
 
-    /// Sends every lifecycle event to `events` and sets `closed` when libvirt closes the
-    /// connection (daemon gone, keepalive timeout). Either half may be unsupported by the
-    /// driver; the subscription reports what it got.
+    /// Sends every domain event the exporter counts to `events` (see `event_callbacks`), and
+    /// sets `closed` when libvirt closes the connection (daemon gone, keepalive timeout).
+    /// Fails without lifecycle events; a driver that refuses the others or the close callback
+    /// gets a subscription without them, which is logged.
     pub fn subscribe(
         &self,
-        events: Sender<LifecycleEvent>,
+        events: Sender<DomainEvent>,
         closed: Arc<AtomicBool>,
     ) -> Result<Subscription, LibvirtError> {
-        // SAFETY: the pointer stays valid while `self` (and the clone kept below) lives.
-        let ptr = unsafe { self.inner.as_ptr() };
-        let events = Box::into_raw(Box::new(events));
-        // SAFETY: the callback matches the LIFECYCLE signature libvirt casts it back to;
-        // `events` stays valid until libvirt calls `free_sender`, which frees it once.
-        let id = unsafe {
-            sys::virConnectDomainEventRegisterAny(
-                ptr,
-                std::ptr::null_mut(),
-                sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as c_int,
-                Some(std::mem::transmute::<
-                    unsafe extern "C" fn(
-                        sys::virConnectPtr,
-                        sys::virDomainPtr,
-                        c_int,
-                        c_int,
-                        *mut c_void,
-                    ) -> c_int,
-                    unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void),
-                >(on_lifecycle)),
-                events.cast(),
-                Some(free_sender),
-            )
+        let mut subscription = Subscription {
+            conn: self.inner.clone(),
+            callback_ids: Vec::new(),
+            close_registered: false,
         };
-        if id < 0 {
+        // SAFETY: the pointer stays valid while `self` (and the clone in `subscription`) lives.
+        let ptr = unsafe { self.inner.as_ptr() };
+        for registration in registrations() {
+            let sender = Box::into_raw(Box::new(events.clone()));
+            // SAFETY: the callback matches the event ID (see `registrations`); `sender` stays
+            // valid until libvirt calls `free_sender`, which frees it once.
+            let id = unsafe {
+                sys::virConnectDomainEventRegisterAny(
+                    ptr,
+                    std::ptr::null_mut(),
+                    registration.id as c_int,
+                    registration.callback,
+                    sender.cast(),
+                    Some(free_sender),
+                )
+            };
+            if id >= 0 {
+                subscription.callback_ids.push(id);
+                continue;
+            }
             // SAFETY: libvirt did not take ownership on failure.
-            drop(unsafe { Box::from_raw(events) });
-            return Err(LibvirtError::last("virConnectDomainEventRegisterAny"));
+            drop(unsafe { Box::from_raw(sender) });
+            let error = LibvirtError::last("virConnectDomainEventRegisterAny");
+            if registration.required {
+                // Dropping `subscription` removes what was registered.
+                return Err(error);
+            }
+            tracing::warn!(%error, "no {} events from this connection", registration.what);
         }
         let flag = Arc::into_raw(closed) as *mut c_void;
         // SAFETY: `flag` is an Arc reference released by `free_flag` exactly once.
@@ -114,11 +112,8 @@ impl Connection {
             drop(unsafe { Arc::from_raw(flag as *const AtomicBool) });
             tracing::debug!(error = %LibvirtError::last("virConnectRegisterCloseCallback"), "no close callback for this driver");
         }
-        Ok(Subscription {
-            conn: self.inner.clone(),
-            callback_id: Some(id),
-            close_registered: rc >= 0,
-        })
+        subscription.close_registered = rc >= 0;
+        Ok(subscription)
     }
 }
 
@@ -126,7 +121,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         // SAFETY: `self.conn` holds a reference on the connection.
         let ptr = unsafe { self.conn.as_ptr() };
-        if let Some(id) = self.callback_id.take() {
+        for id in self.callback_ids.drain(..) {
             // SAFETY: `id` was returned by a successful registration on this connection.
             unsafe { sys::virConnectDomainEventDeregisterAny(ptr, id) };
         }
@@ -135,45 +130,6 @@ impl Drop for Subscription {
             unsafe { sys::virConnectUnregisterCloseCallback(ptr, Some(on_close)) };
         }
     }
-}
-
-unsafe extern "C" fn on_lifecycle(
-    _conn: sys::virConnectPtr,
-    dom: sys::virDomainPtr,
-    event: c_int,
-    detail: c_int,
-    opaque: *mut c_void,
-) -> c_int {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: libvirt passes the opaque pointer given at registration and a valid domain.
-        let sender = &*(opaque as *const Sender<LifecycleEvent>);
-        let name_ptr = sys::virDomainGetName(dom);
-        let name = if name_ptr.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(name_ptr).to_string_lossy().into_owned()
-        };
-        let mut uuid = [0 as c_char; sys::VIR_UUID_STRING_BUFLEN as usize];
-        let uuid = if sys::virDomainGetUUIDString(dom, uuid.as_mut_ptr()) == 0 {
-            CStr::from_ptr(uuid.as_ptr()).to_string_lossy().into_owned()
-        } else {
-            String::new()
-        };
-        let _ = sender.send(LifecycleEvent {
-            uuid,
-            name,
-            event,
-            detail,
-        });
-    }));
-    0
-}
-
-unsafe extern "C" fn free_sender(opaque: *mut c_void) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: created by Box::into_raw in `subscribe`; libvirt frees it once.
-        drop(Box::from_raw(opaque as *mut Sender<LifecycleEvent>));
-    }));
 }
 
 unsafe extern "C" fn on_close(_conn: sys::virConnectPtr, _reason: c_int, opaque: *mut c_void) {
@@ -193,17 +149,19 @@ unsafe extern "C" fn free_flag(opaque: *mut c_void) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::event_callbacks::DomainEventKind;
     use super::*;
-    use std::sync::mpsc;
+    use std::sync::mpsc::{self, Receiver};
     use std::time::Duration;
 
-    #[test]
-    fn lifecycle_events_of_the_test_driver_arrive_as_plain_values() {
+    /// A read-write connection to a test node of its own: `test:///default` is one state
+    /// shared by every connection of the process, and other tests expect its domain to be
+    /// running.
+    fn own_node(purpose: &str) -> Connection {
         start_event_loop().unwrap();
         super::super::silence_default_error_printer();
-        // A node of its own: `test:///default` is one state shared by every connection of
-        // the process, and other tests expect its domain to be running.
-        let node = std::env::temp_dir().join(format!("events-test-{}.xml", std::process::id()));
+        let node =
+            std::env::temp_dir().join(format!("events-test-{purpose}-{}.xml", std::process::id()));
         std::fs::write(
             &node,
             "<node><domain type='test'><name>test</name>\
@@ -213,19 +171,61 @@ mod tests {
         .unwrap();
         let conn = Connection::open(&format!("test://{}", node.display()), false).unwrap();
         std::fs::remove_file(&node).unwrap();
+        conn
+    }
+
+    fn next_lifecycle(rx: &Receiver<DomainEvent>) -> (i32, i32) {
+        let event = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a lifecycle event");
+        assert_eq!(event.name, "test");
+        assert_eq!(event.uuid, "6695eb01-f6a4-8304-79aa-97f2502e193f");
+        match event.kind {
+            DomainEventKind::Lifecycle { event, detail } => (event, detail),
+            other => panic!("not a lifecycle event: {other:?}"),
+        }
+    }
+
+    const SUSPENDED: (i32, i32) = (
+        sys::VIR_DOMAIN_EVENT_SUSPENDED as i32,
+        sys::VIR_DOMAIN_EVENT_SUSPENDED_PAUSED as i32,
+    );
+    const RESUMED: (i32, i32) = (
+        sys::VIR_DOMAIN_EVENT_RESUMED as i32,
+        sys::VIR_DOMAIN_EVENT_RESUMED_UNPAUSED as i32,
+    );
+
+    #[test]
+    fn lifecycle_events_of_the_test_driver_arrive_as_plain_values() {
+        let conn = own_node("lifecycle");
         let (tx, rx) = mpsc::channel();
         let closed = Arc::new(AtomicBool::new(false));
         let sub = conn.subscribe(tx, closed.clone()).unwrap();
+        assert_eq!(
+            sub.callback_ids.len(),
+            registrations().len(),
+            "the test driver takes every event subscription"
+        );
         let dom = conn.list_domains(0).unwrap().pop().unwrap();
         dom.suspend_for_test();
-        let event = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a SUSPENDED event");
-        assert_eq!(event.name, "test");
-        assert_eq!(event.uuid, "6695eb01-f6a4-8304-79aa-97f2502e193f");
-        assert_eq!(event.event, sys::VIR_DOMAIN_EVENT_SUSPENDED as i32);
-        assert_eq!(event.detail, sys::VIR_DOMAIN_EVENT_SUSPENDED_PAUSED as i32);
+        assert_eq!(next_lifecycle(&rx), SUSPENDED);
         drop(sub);
         assert!(!closed.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_dropped_subscription_delivers_nothing_more() {
+        let conn = own_node("resubscribe");
+        let (tx, rx) = mpsc::channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        drop(conn.subscribe(tx.clone(), closed.clone()).unwrap());
+        let _sub = conn.subscribe(tx, closed).unwrap();
+        let dom = conn.list_domains(0).unwrap().pop().unwrap();
+        dom.suspend_for_test();
+        dom.resume_for_test();
+        // libvirt hands each event to every callback registered for it before the next
+        // event: a callback left over from the first subscription would repeat the first.
+        assert_eq!(next_lifecycle(&rx), SUSPENDED);
+        assert_eq!(next_lifecycle(&rx), RESUMED, "the suspension came once");
     }
 }

@@ -8,13 +8,15 @@
 //! before libvirt's memory is released.
 
 mod alloc;
+mod event_callbacks;
 mod events;
 mod health;
 mod jobs;
 
 pub use alloc::{limit_malloc_arenas, release_free_memory};
 
-pub use events::{start_event_loop, LifecycleEvent, Subscription};
+pub use event_callbacks::{DomainEvent, DomainEventKind};
+pub use events::{start_event_loop, Subscription};
 pub use health::{BlockJobRaw, ControlInfoRaw};
 pub use jobs::JobStatsRaw;
 
@@ -412,6 +414,11 @@ impl Domain {
     #[cfg(test)]
     pub(crate) fn suspend_for_test(&self) {
         self.inner.suspend().expect("suspend");
+    }
+
+    #[cfg(test)]
+    pub(crate) fn resume_for_test(&self) {
+        self.inner.resume().expect("resume");
     }
 
     /// `virDomainMemoryStats` as (tag, value) pairs; tags are `VIR_DOMAIN_MEMORY_STAT_*`.
