@@ -401,7 +401,7 @@ fn lab_values(instance: &str, lab: &prom::LabNames) -> BTreeMap<String, String> 
 #[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
 fn every_dashboard_query_returns_data_from_a_real_prometheus_scraping_the_lab() {
     let lab = lab_names();
-    let (exporter, prom, instance) = lab_prometheus(&lab);
+    let (exporter, prom, instance, _conditions) = lab_prometheus(&lab);
     let documented = documented_families();
     let values = lab_values(&instance, &lab);
 

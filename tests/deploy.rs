@@ -948,7 +948,7 @@ fn the_debian_package_installs_runs_as_its_own_user_and_removes_cleanly() {
 #[ignore = "needs the QEMU lab: run scripts/test (or tests/lab/setup.sh first)"]
 fn every_rule_selector_matches_series_and_every_recorded_name_has_data_on_the_lab() {
     let lab = lab_names();
-    let (exporter, prom, instance) = lab_prometheus(&lab);
+    let (exporter, prom, instance, _conditions) = lab_prometheus(&lab);
     let documented = documented_families();
     let mut failures = Vec::new();
     let mut seen = BTreeMap::new();

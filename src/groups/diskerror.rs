@@ -1,8 +1,10 @@
 //! The `diskerror` group: each disk's I/O error state from `virDomainGetDiskErrors` (none,
-//! unspecified, no space), for running domains. With `error_policy='report'` the guest gets
-//! I/O errors while the domain keeps running, so the paused-on-I/O-error state alone misses
-//! them. libvirt keeps the error until the domain stops; the call reads libvirt's own record
-//! and does not talk to QEMU.
+//! unspecified, no space), for running and paused domains. libvirt asks QEMU (`query-block`,
+//! under a query job, so a domain busy with another job answers late). QEMU records an error
+//! only when it paused the domain for it (the default `error_policy`, or `stop`, `enospc`),
+//! and keeps the record after the domain is resumed, until it stops (QEMU 7.2). An error that
+//! `error_policy='report'` or `'ignore'` passes to the guest while the domain keeps running
+//! leaves the state at none, as in `virsh domblkerror`: only the I/O error events count those.
 
 use super::{disk_targets, running};
 use crate::collect::slow::SlowDomainCollector;
@@ -61,7 +63,7 @@ impl SlowDomainCollector for DiskErrors {
             sink,
             "libvirt_domain_block_error",
             Kind::Gauge,
-            "I/O error state of the disk since the domain started, one series per state (none, unspecified, no_space): 1 for the disk's state.",
+            "I/O error that made QEMU pause the domain since it started, by disk, one series per state (none, unspecified, no_space): 1 for the disk's state; it stays after the domain is resumed.",
             domains.iter().flat_map(|&d| {
                 d.disk_errors.iter().flat_map(move |e| {
                     ERRORS.iter().enumerate().map(move |(i, name)| {

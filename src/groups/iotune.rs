@@ -1,14 +1,16 @@
 //! The `iotune` group: the I/O limits set on each disk (`virDomainGetBlockIoTune`): bytes
 //! and requests per second in total, for reads and for writes, their burst values and burst
 //! lengths, the request size counted as one I/O, and the throttle group. Only limits that
-//! are set produce series, so `rate(libvirt_domain_block_stats_read_bytes_total[5m]) /
+//! are set produce series (and only disks with a medium: an empty CD-ROM drive has nothing to
+//! throttle, and libvirt fails the call for it), so `rate(libvirt_domain_block_stats_read_bytes_total[5m]) /
 //! libvirt_domain_block_limit_bytes_per_second` is the share of its limit a disk uses.
 
 use super::limits::{self, Parameter};
-use super::{disk_targets, running, unless_unsupported};
+use super::{parse_xml, running, unless_unsupported};
 use crate::collect::slow::SlowDomainCollector;
 use crate::collect::Fields;
 use crate::family::{device_labels, emit, Kind, Sink, Value};
+use crate::libvirt::domain_xml::DiskXml;
 use crate::libvirt::{Domain, LibvirtError, ParamValue};
 use crate::snapshot::{DiskLimits, DomainStats};
 use std::fmt;
@@ -160,7 +162,13 @@ impl SlowDomainCollector for IoTune {
         if !running(domain) {
             return Ok(());
         }
-        for target_device in disk_targets(domain)? {
+        let xml = parse_xml(&domain.xml()?)?;
+        for target_device in xml
+            .disks
+            .into_iter()
+            .filter(has_medium)
+            .map(|d| d.target_device)
+        {
             let params = unless_unsupported(domain.block_io_tune(&target_device))?;
             let limits = decode(&target_device, &Fields::new(&params));
             if !limits.limits.is_empty() || limits.group.is_some() {
@@ -199,6 +207,14 @@ impl SlowDomainCollector for IoTune {
             }),
         )
     }
+}
+
+/// Whether the disk has something in it to throttle. An empty CD-ROM or floppy drive (a file
+/// or block disk without a source) has not: QEMU answers libvirt's question about it in a form
+/// libvirt rejects ("block_io_throttle inserted entry was not in expected format"), which
+/// would fail the whole domain.
+fn has_medium(disk: &DiskXml) -> bool {
+    disk.source.is_some() || !matches!(disk.disk_type.as_deref(), Some("file" | "block"))
 }
 
 /// The limits that are set among one disk's parameters, and its throttle group.
@@ -254,6 +270,22 @@ mod tests {
             &Fields::new(&[param("group_name", ParamValue::Text(String::new()))]),
         );
         assert!(none.limits.is_empty() && none.group.is_none());
+    }
+
+    #[test]
+    fn an_empty_drive_is_not_asked_but_a_disk_of_any_other_kind_is() {
+        let disk = |disk_type: &str, source: Option<&str>| DiskXml {
+            target_device: "hdc".into(),
+            disk_type: Some(disk_type.into()),
+            source: source.map(str::to_string),
+            ..DiskXml::default()
+        };
+        assert!(!has_medium(&disk("file", None)));
+        assert!(!has_medium(&disk("block", None)));
+        assert!(has_medium(&disk("file", Some("/img/a.iso"))));
+        assert!(has_medium(&disk("network", Some("pool/img"))));
+        // an NVMe disk names its source by PCI address, which the XML reader does not keep
+        assert!(has_medium(&disk("nvme", None)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod exposition;
+pub mod guest;
 pub mod host;
 pub mod http;
 pub mod tls;

@@ -6,8 +6,9 @@
 
 pub mod promql;
 
+use crate::common::guest::{disk_xml, Guest, Undo, Workdir};
 use crate::common::http::try_http_get;
-use crate::common::{http_get, lab_env, poll_until, Exporter};
+use crate::common::{http_get, lab_env, poll_until, virsh, Exporter};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
@@ -490,7 +491,49 @@ pub fn lab_exporter(lab: &LabNames) -> Exporter {
         // does not pause the domain
         "--collector.job.interval",
         "2s",
+        // the I/O limits of the rules and panels (see `LabConditions`)
+        "--collector.iotune",
     ])
+}
+
+/// What the shared lab guests lack for every rule and dashboard panel to have data, for the
+/// time of a test: I/O limits (a total one on the dashboards' domain, read and write ones on
+/// a guest of this fixture's own, `hl-conditions`), far above what the guests do, and a
+/// snapshot of that guest. Set up before the exporter starts, which reads limits and
+/// snapshots at once and then only every minute or five; undone when dropped.
+pub struct LabConditions {
+    _undo: Undo,
+    _guest: Guest,
+}
+
+/// 1 GiB/s: a limit the lab's guests never come near.
+const FAR_ABOVE: &str = "1073741824";
+
+pub fn lab_conditions(lab: &LabNames) -> LabConditions {
+    let mut undo = Undo::new(&lab.uri);
+    #[rustfmt::skip]
+    undo.push(&[
+        "blkdeviotune", &lab.domain, "vda", "--live", "--total-bytes-sec", "0",
+        "--total-iops-sec", "0",
+    ]);
+    #[rustfmt::skip]
+    virsh(&lab.uri, &[
+        "blkdeviotune", &lab.domain, "vda", "--live", "--total-bytes-sec", FAR_ABOVE,
+        "--total-iops-sec", "100000",
+    ]);
+    let dir = Workdir::new("conditions");
+    let vda = disk_xml(&dir.halting_disk("vda.qcow2", 0), "qcow2", "vda", "");
+    let guest = Guest::firmware("conditions", dir, &vda);
+    #[rustfmt::skip]
+    guest.virsh(&[
+        "blkdeviotune", "vda", "--live", "--read-bytes-sec", FAR_ABOVE, "--write-bytes-sec",
+        FAR_ABOVE,
+    ]);
+    guest.virsh(&["snapshot-create-as", "hl-conditions"]);
+    LabConditions {
+        _undo: undo,
+        _guest: guest,
+    }
 }
 
 /// prometheus.yml for the lab: the shipped file-SD example (its job name and relabeling), a
@@ -656,10 +699,12 @@ pub fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Starts an exporter on the lab and a Prometheus scraping it with the shipped rules, and
-/// waits until the series every check needs are there: domain statistics with rates, the
-/// recording rules over them, and the host collectors' series.
-pub fn lab_prometheus(lab: &LabNames) -> (Exporter, Prometheus, String) {
+/// Sets up the [`LabConditions`], starts an exporter on the lab and a Prometheus scraping it
+/// with the shipped rules, and waits until the series every check needs are there: domain
+/// statistics with rates, the recording rules over them, the host collectors' series, the
+/// limits and the snapshot.
+pub fn lab_prometheus(lab: &LabNames) -> (Exporter, Prometheus, String, LabConditions) {
+    let conditions = lab_conditions(lab);
     let exporter = lab_exporter(lab);
     let addr = exporter.addr;
     let prom = Prometheus::start(|dir| lab_prometheus_config(addr, dir));
@@ -677,6 +722,9 @@ pub fn lab_prometheus(lab: &LabNames) -> (Exporter, Prometheus, String) {
             lab.pool
         ),
         "libvirt_node_cpus".to_string(),
+        format!("libvirt_domain_block_limit_bytes_per_second{{domain=\"{d}\"}}"),
+        "libvirt_domain_block_limit_bytes_per_second{domain=\"hl-conditions\"}".to_string(),
+        "libvirt_domain_snapshot_oldest_timestamp_seconds{domain=\"hl-conditions\"}".to_string(),
     ];
     for expr in &ready {
         let r = prom.query_until_data(expr, Duration::from_secs(120));
@@ -688,7 +736,7 @@ pub fn lab_prometheus(lab: &LabNames) -> (Exporter, Prometheus, String) {
         );
     }
     let instance = prom.query("libvirt_up").unwrap()[0].labels["instance"].clone();
-    (exporter, prom, instance)
+    (exporter, prom, instance, conditions)
 }
 
 /// How a selector fared against the lab's Prometheus.
