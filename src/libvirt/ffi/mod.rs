@@ -9,12 +9,14 @@
 
 mod alloc;
 mod events;
+mod guest;
 mod health;
 mod jobs;
 
 pub use alloc::{limit_malloc_arenas, release_free_memory};
 
 pub use events::{start_event_loop, LifecycleEvent, Subscription};
+pub use guest::{GuestAddressRaw, GuestInterfaceRaw};
 pub use health::{BlockJobRaw, ControlInfoRaw};
 pub use jobs::JobStatsRaw;
 
