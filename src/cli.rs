@@ -231,7 +231,14 @@ fn validate(
     let host = HostOptions {
         pool_refresh: host.pool_refresh,
         volume_interval: host.volume_interval,
+        guest_interval: host.guest_interval,
     };
+    if collectors.contains(&"guest") && read_only {
+        return Err(bad(
+            "collector.guest",
+            "libvirt refuses guest agent calls on a read-only connection; add --no-libvirt.read-only (the read-write socket is as good as root, see \"Least privilege\" in the README) or drop --collector.guest",
+        ));
+    }
     if host.pool_refresh && read_only {
         return Err(bad(
             "collector.pool.refresh",

@@ -73,7 +73,7 @@ fn run(
                 .into_iter()
                 .filter(|c| config.host_collectors.contains(&c.name()))
                 .collect(),
-            slow: all_slow_domain_collectors()
+            slow: all_slow_domain_collectors(&config.host)
                 .into_iter()
                 .filter(|c| config.collectors.contains(&c.name()))
                 .collect(),

@@ -254,6 +254,15 @@ fn cases(taken_port: u16) -> Vec<Case> {
             &["--log.level", "verbose"],
         ),
         flags(
+            "guest agent collector on a read-only connection",
+            &["--collector.guest"],
+            &[
+                "--collector.guest",
+                "read-only connection",
+                "add --no-libvirt.read-only",
+            ],
+        ),
+        flags(
             "unknown flag",
             &["--collector.nonsense"],
             &["--collector.nonsense", "see --help"],
@@ -352,4 +361,16 @@ fn every_bad_start_gives_one_line_naming_the_problem_and_a_non_zero_exit() {
     }
     drop(taken);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_guest_collector_on_a_read_only_connection_exits_2_with_one_line_saying_why() {
+    let (code, stderr) = run(&["--collector.guest".to_string()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "libvirt-exporter: error: --collector.guest: libvirt refuses guest agent calls on a \
+         read-only connection; add --no-libvirt.read-only (the read-write socket is as good as \
+         root, see \"Least privilege\" in the README) or drop --collector.guest (see --help)"
+    );
 }

@@ -110,7 +110,7 @@ impl From<LogLevel> for tracing::Level {
     }
 }
 
-/// Settings of the host collectors (pools, volumes).
+/// Settings of the collectors off the bulk cycle (pools, volumes, the guest agent).
 #[derive(Debug, Clone, Args)]
 pub struct HostFlags {
     /// How often storage volumes are read, on their own thread (reading one opens its file)
@@ -119,6 +119,9 @@ pub struct HostFlags {
     /// Rescan every active storage pool before reading it (needs --no-libvirt.read-only)
     #[arg(long = "collector.pool.refresh")]
     pub pool_refresh: bool,
+    /// How often each running domain's guest agent is asked (guest collector; one call in flight per domain)
+    #[arg(long = "collector.guest.interval", value_name = "DURATION", default_value = "60s", allow_hyphen_values = true, value_parser = positive_duration)]
+    pub guest_interval: Duration,
 }
 
 /// Which domains are reported, with which labels, how finely, and how many series at most.

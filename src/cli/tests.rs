@@ -325,6 +325,35 @@ fn pool_refresh_on_a_read_only_connection_is_refused_naming_both_flags() {
 }
 
 #[test]
+fn the_guest_collector_needs_a_read_write_connection_and_takes_its_interval() {
+    let err = parse_args(&["--collector.guest"]).unwrap_err().to_string();
+    assert!(err.starts_with("--collector.guest: "), "{err}");
+    assert!(err.contains("read-only connection"), "{err}");
+    assert!(err.contains("add --no-libvirt.read-only"), "{err}");
+    assert!(err.contains("drop --collector.guest"), "{err}");
+    assert_eq!(err.lines().count(), 1);
+    // Switched off again, or never on: the read-only default stands.
+    let c = parse_args(&["--collector.guest", "--no-collector.guest"]).unwrap();
+    assert!(!c.collectors.contains(&"guest"));
+    assert!(c.collect.read_only);
+    assert_eq!(c.host.guest_interval, Duration::from_secs(60));
+    let c = parse_args(&[
+        "--collector.guest",
+        "--no-libvirt.read-only",
+        "--collector.guest.interval",
+        "2m",
+    ])
+    .unwrap();
+    assert!(c.collectors.contains(&"guest"));
+    assert!(!c.collect.read_only);
+    assert_eq!(c.host.guest_interval, Duration::from_secs(120));
+    let err = parse_args(&["--collector.guest.interval", "0s"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("--collector.guest.interval"), "{err}");
+}
+
+#[test]
 fn a_web_config_file_is_loaded_and_an_empty_flag_means_none() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("web.yml");

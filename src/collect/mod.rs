@@ -136,13 +136,16 @@ pub trait HostCollector: Send + Sync {
     }
 }
 
-/// Settings of the host collectors.
+/// Settings of the collectors off the bulk cycle: the host collectors and the slow
+/// per-domain ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostOptions {
     /// Rescan active pools before reading them (`--collector.pool.refresh`).
     pub pool_refresh: bool,
     /// How often volumes are read (`--collector.volume.interval`).
     pub volume_interval: Duration,
+    /// How often each domain's guest agent is asked (`--collector.guest.interval`).
+    pub guest_interval: Duration,
 }
 
 /// Volumes are read every minute unless `--collector.volume.interval` says otherwise: reading
@@ -154,6 +157,7 @@ impl Default for HostOptions {
         HostOptions {
             pool_refresh: false,
             volume_interval: DEFAULT_VOLUME_INTERVAL,
+            guest_interval: crate::groups::DEFAULT_GUEST_INTERVAL,
         }
     }
 }

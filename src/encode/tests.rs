@@ -218,6 +218,38 @@ fn full_domain(name: &str) -> DomainStats {
             total_bytes: 400,
             bandwidth_bytes_per_second: 1 << 20,
         }],
+        guest: Some(Box::new(GuestStats {
+            connected: Some(true),
+            answered_at: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_060)),
+            os: Some(GuestOs {
+                id: "debian".into(),
+                hostname: "web-1".into(),
+                ..GuestOs::default()
+            }),
+            users: Some(1),
+            filesystems: vec![GuestFilesystem {
+                mountpoint: "/".into(),
+                fstype: "ext4".into(),
+                target_devices: vec!["vda".into()],
+                total_bytes: Some(1 << 30),
+                used_bytes: Some(1 << 29),
+            }],
+            filesystems_reported: Some(1),
+            disks: vec![GuestDisk {
+                guest_device: "/dev/vda".into(),
+                target_device: "vda".into(),
+            }],
+            addresses: vec![GuestAddress {
+                interface: "eth0".into(),
+                mac: "52:54:00:00:00:01".into(),
+                target_device: "vnet0".into(),
+                family: "ipv4",
+                address: "192.0.2.1".into(),
+                prefix: 24,
+            }],
+            addresses_reported: Some(1),
+            load: [Some(0.5), Some(0.25), Some(0.125)],
+        })),
     }
 }
 

@@ -14,6 +14,7 @@ mod control;
 mod cpu;
 mod dirtyrate;
 mod diskerror;
+mod guest;
 mod iftune;
 mod interface;
 mod iothread;
@@ -100,6 +101,7 @@ pub fn all_groups(options: &HostOptions) -> Vec<Group> {
         Group::Slow(Box::new(tuning::TuningGroup)),
         Group::Slow(Box::new(snapshot::SnapshotGroup)),
         Group::Slow(Box::new(blockjob::BlockJobs)),
+        Group::Slow(Box::new(guest::Guest::new(options.guest_interval))),
         Group::Host(Box::new(pool::Pool {
             refresh: options.pool_refresh,
         })),
@@ -141,9 +143,9 @@ pub fn all_host_collectors(options: &HostOptions) -> Vec<Box<dyn HostCollector>>
         .collect()
 }
 
-/// Every slow per-domain group, in output order.
-pub fn all_slow_domain_collectors() -> Vec<Box<dyn SlowDomainCollector>> {
-    all_groups(&HostOptions::default())
+/// Every slow per-domain group, configured by `options`, in output order.
+pub fn all_slow_domain_collectors(options: &HostOptions) -> Vec<Box<dyn SlowDomainCollector>> {
+    all_groups(options)
         .into_iter()
         .filter_map(|g| match g {
             Group::Slow(c) => Some(c),
@@ -161,6 +163,8 @@ pub fn block_limit_parameters() -> impl Iterator<Item = &'static str> {
 pub fn interface_limit_parameters() -> impl Iterator<Item = &'static str> {
     iftune::PARAMETERS.iter().map(|p| p.name)
 }
+
+pub use guest::DEFAULT_INTERVAL as DEFAULT_GUEST_INTERVAL;
 
 /// Whether the domain runs (or is paused): only then does it have an ID and a monitor.
 pub(crate) fn running(domain: &Domain) -> bool {
@@ -221,10 +225,11 @@ mod tests {
     }
 
     #[test]
-    fn host_options_reach_the_host_groups() {
+    fn host_options_reach_the_host_and_slow_groups() {
         let options = HostOptions {
             pool_refresh: true,
             volume_interval: std::time::Duration::from_secs(7),
+            guest_interval: std::time::Duration::from_secs(9),
         };
         let volume = all_host_collectors(&options)
             .into_iter()
@@ -234,5 +239,14 @@ mod tests {
             volume.interval(std::time::Duration::from_secs(1)),
             std::time::Duration::from_secs(7)
         );
+        let guest = all_slow_domain_collectors(&options)
+            .into_iter()
+            .find(|c| c.name() == "guest")
+            .unwrap();
+        assert_eq!(
+            guest.interval(std::time::Duration::from_secs(1)),
+            std::time::Duration::from_secs(9)
+        );
+        assert!(!guest.enabled_by_default());
     }
 }

@@ -1,5 +1,5 @@
-//! What the exporter reads from a domain's XML: OS type, disks, network interfaces and
-//! OpenStack Nova's metadata.
+//! What the exporter reads from a domain's XML: OS type, disks, network interfaces, the QEMU
+//! guest agent's channel and OpenStack Nova's metadata.
 //!
 //! Parsed with roxmltree; anything unexpected is skipped rather than failing the domain.
 
@@ -11,6 +11,8 @@ pub struct DomainXml {
     pub machine: Option<String>,
     pub disks: Vec<DiskXml>,
     pub interfaces: Vec<InterfaceXml>,
+    /// The virtio channel of the QEMU guest agent (`org.qemu.guest_agent.0`), if it has one.
+    pub guest_agent: Option<AgentChannelXml>,
     /// `<metadata><nova:instance>`, written by OpenStack Nova.
     pub nova: Option<NovaXml>,
 }
@@ -48,6 +50,18 @@ pub struct DiskXml {
     pub driver_type: Option<String>,
 }
 
+/// The name of the QEMU guest agent's virtio-serial port.
+pub const GUEST_AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
+
+/// The guest agent's `<channel>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentChannelXml {
+    /// `<target state>` of a running domain: whether the agent holds its port open in the
+    /// guest (`connected`, `disconnected`), as libvirt learns it from QEMU (the same as its
+    /// agent lifecycle events); absent when QEMU does not tell.
+    pub connected: Option<bool>,
+}
+
 /// One `<interface>`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InterfaceXml {
@@ -77,6 +91,11 @@ impl DomainXml {
                 match node.tag_name().name() {
                     "disk" => out.disks.extend(parse_disk(node)),
                     "interface" => out.interfaces.push(parse_interface(node)),
+                    "channel" => {
+                        if let Some(agent) = parse_agent_channel(node) {
+                            out.guest_agent = Some(agent);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -111,6 +130,22 @@ fn parse_interface(iface: roxmltree::Node) -> InterfaceXml {
         bridge: source.and_then(|s| attr(s, "bridge")),
         model: child(iface, "model").and_then(|m| attr(m, "type")),
     }
+}
+
+fn parse_agent_channel(channel: roxmltree::Node) -> Option<AgentChannelXml> {
+    let target = child(channel, "target")?;
+    if target.attribute("type") != Some("virtio")
+        || target.attribute("name") != Some(GUEST_AGENT_CHANNEL)
+    {
+        return None;
+    }
+    Some(AgentChannelXml {
+        connected: match target.attribute("state") {
+            Some("connected") => Some(true),
+            Some("disconnected") => Some(false),
+            _ => None,
+        },
+    })
 }
 
 /// A child element in one of Nova's namespaces.
@@ -255,6 +290,41 @@ mod tests {
         let partial = r#"<domain><metadata><n:instance xmlns:n="http://openstack.org/xmlns/libvirt/nova/1.1"><n:name>x</n:name></n:instance></metadata></domain>"#;
         let nova = DomainXml::parse(partial).unwrap().nova.unwrap();
         assert_eq!((nova.name.as_str(), nova.flavor.as_str()), ("x", ""));
+    }
+
+    #[test]
+    fn the_guest_agent_channel_and_its_state_are_read() {
+        let agent = |target: &str| {
+            let xml = format!(
+                "<domain><devices>\
+                 <channel type='unix'><target type='virtio' name='org.example.other' state='connected'/></channel>\
+                 <channel type='pty'><target type='guestfwd'/></channel>\
+                 {target}</devices></domain>"
+            );
+            DomainXml::parse(&xml).unwrap().guest_agent
+        };
+        let channel = |state: &str| {
+            format!("<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'{state}/></channel>")
+        };
+        assert_eq!(agent(""), None, "no agent channel");
+        assert_eq!(DomainXml::parse(XML).unwrap().guest_agent, None);
+        assert_eq!(
+            agent(&channel(" state='connected'")),
+            Some(AgentChannelXml {
+                connected: Some(true)
+            })
+        );
+        assert_eq!(
+            agent(&channel(" state='disconnected'")),
+            Some(AgentChannelXml {
+                connected: Some(false)
+            })
+        );
+        assert_eq!(
+            agent(&channel("")),
+            Some(AgentChannelXml { connected: None }),
+            "a domain that is not running has no state"
+        );
     }
 
     #[test]

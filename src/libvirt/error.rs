@@ -58,6 +58,30 @@ impl LibvirtError {
         self.code == sys::VIR_ERR_OPERATION_INVALID as i32
     }
 
+    /// An argument libvirt does not know, e.g. a `virDomainGetGuestInfo` type bit newer than
+    /// the daemon.
+    pub fn is_invalid_arg(&self) -> bool {
+        self.code == sys::VIR_ERR_INVALID_ARG as i32
+    }
+
+    /// The domain has no guest agent channel at all ("QEMU guest agent is not configured").
+    pub fn is_agent_not_configured(&self) -> bool {
+        self.code == sys::VIR_ERR_ARGUMENT_UNSUPPORTED as i32 && self.message.contains("agent")
+    }
+
+    /// The guest agent's port is closed in the guest ("QEMU guest agent is not connected"):
+    /// no agent runs, or it is restarting.
+    pub fn is_agent_not_connected(&self) -> bool {
+        self.code == sys::VIR_ERR_AGENT_UNRESPONSIVE as i32
+            && self.message.contains("not connected")
+    }
+
+    /// The guest agent answered with an error: the command is disabled or unknown in the
+    /// guest (`qemu-ga --block-rpcs`, an old agent).
+    pub fn is_agent_command_failed(&self) -> bool {
+        self.code == sys::VIR_ERR_AGENT_COMMAND_FAILED as i32
+    }
+
     /// The domain is busy with a job and libvirt gave up waiting for it.
     pub fn is_busy(&self) -> bool {
         self.code == sys::VIR_ERR_OPERATION_TIMEOUT as i32

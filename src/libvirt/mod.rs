@@ -13,8 +13,8 @@ pub use error::LibvirtError;
 pub use ffi::{
     library_version, limit_malloc_arenas, release_free_memory, silence_default_error_printer,
     start_event_loop, BlockInfoRaw, BlockJobRaw, BlockStatsRaw, Connection, ControlInfoRaw, Domain,
-    DomainEvent, DomainEventKind, DomainInfoRaw, InterfaceStatsRaw, JobStatsRaw, ParamValue,
-    StatsRecord, Subscription, TypedParam, VcpuInfoRaw,
+    DomainEvent, DomainEventKind, DomainInfoRaw, GuestAddressRaw, GuestInterfaceRaw,
+    InterfaceStatsRaw, JobStatsRaw, ParamValue, StatsRecord, Subscription, TypedParam, VcpuInfoRaw,
 };
 pub use ffi::{Network, NodeInfoRaw, PoolInfoRaw, StoragePool, StorageVolume, VolumeInfoRaw};
 
@@ -34,6 +34,15 @@ pub mod consts {
         VIR_DOMAIN_STATS_INTERFACE as GROUP_INTERFACE, VIR_DOMAIN_STATS_IOTHREAD as GROUP_IOTHREAD,
         VIR_DOMAIN_STATS_PERF as GROUP_PERF, VIR_DOMAIN_STATS_STATE as GROUP_STATE,
         VIR_DOMAIN_STATS_VCPU as GROUP_VCPU, VIR_DOMAIN_STATS_VM as GROUP_VM,
+    };
+    pub use virt::sys::{
+        VIR_DOMAIN_GUEST_INFO_DISKS as GUEST_INFO_DISKS,
+        VIR_DOMAIN_GUEST_INFO_FILESYSTEM as GUEST_INFO_FILESYSTEM,
+        VIR_DOMAIN_GUEST_INFO_HOSTNAME as GUEST_INFO_HOSTNAME,
+        VIR_DOMAIN_GUEST_INFO_LOAD as GUEST_INFO_LOAD, VIR_DOMAIN_GUEST_INFO_OS as GUEST_INFO_OS,
+        VIR_DOMAIN_GUEST_INFO_TIMEZONE as GUEST_INFO_TIMEZONE,
+        VIR_DOMAIN_GUEST_INFO_USERS as GUEST_INFO_USERS, VIR_IP_ADDR_TYPE_IPV4 as IP_ADDR_IPV4,
+        VIR_IP_ADDR_TYPE_IPV6 as IP_ADDR_IPV6,
     };
     pub use virt::sys::{
         VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON as MEM_ACTUAL_BALLOON,

@@ -6,10 +6,12 @@
 //! units (bytes, seconds) by the collectors.
 
 mod events;
+mod guest;
 mod health;
 mod host;
 
 pub use events::{BlockIoError, BlockJobEvent, DomainEvents, EventCounts, EventKind, EventStats};
+pub use guest::{GuestAddress, GuestDisk, GuestFilesystem, GuestOs, GuestStats};
 pub use health::{
     BlockJob, ControlState, DiskError, DiskLimits, InterfaceLimits, Limit, Snapshots, Tuning,
 };
@@ -106,6 +108,9 @@ pub struct DomainStats {
     pub snapshots: Option<Snapshots>,
     /// Block jobs running now (`blockjob` collector).
     pub block_jobs: Vec<BlockJob>,
+    /// What the QEMU guest agent reports, running domains with an agent channel only
+    /// (`guest` collector).
+    pub guest: Option<Box<GuestStats>>,
     /// How current the data of each slow per-domain collector (`collect::slow`) merged into
     /// this domain is; empty without slow collectors.
     pub slow: Vec<SlowResult>,

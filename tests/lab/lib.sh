@@ -14,7 +14,8 @@ LAB_SERIAL_DIR=$LAB_STATE/serial
 LAB_RUNNING="lab-run-1 lab-run-2"
 LAB_PAUSED=lab-paused
 LAB_OFF=lab-off
-LAB_DOMAINS="$LAB_RUNNING $LAB_PAUSED $LAB_OFF"
+LAB_AGENT=lab-agent                            # running, with qemu-ga inside
+LAB_DOMAINS="$LAB_RUNNING $LAB_PAUSED $LAB_OFF $LAB_AGENT"
 LIBVIRTD_LOG=/var/log/libvirt/libvirtd.log
 
 T0=${T0:-$SECONDS}

@@ -15,6 +15,8 @@ PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 prometheus libvirt-d
 READY_TIMEOUT=${LAB_READY_TIMEOUT:-120}
 BOOT=$LAB_STATE/boot
 BUILD_REV=1          # bump when the initramfs layout built below changes
+AGENT_BOOT=$LAB_STATE/boot-agent
+AGENT_BUILD_REV=1    # the same for lab-agent's initramfs
 BUILD_TMP=""
 NET_CHANGED=0
 STARTED=""
@@ -83,52 +85,98 @@ cached_deb() {  # newest cached .deb for a name pattern, downloading $2 if none
     echo "$f"
 }
 
-build_boot() {
-    mkdir -p "$LAB_CACHE" "$BOOT"
-    local kpkg kdeb bdeb stamp
-    kdeb=$(ls "$LAB_CACHE"/linux-image-6.1.0-*-amd64_*.deb 2>/dev/null | sort -V | tail -n1 || true)
-    if [ -z "$kdeb" ]; then
+guest_debs() {  # sets KDEB (newest cached linux-image-6.1.0-*-amd64) and BDEB (busybox-static)
+    local kpkg
+    KDEB=$(ls "$LAB_CACHE"/linux-image-6.1.0-*-amd64_*.deb 2>/dev/null | sort -V | tail -n1 || true)
+    if [ -z "$KDEB" ]; then
         kpkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -n1)
         [ -n "$kpkg" ] || fail "no linux-image-6.1.0-*-amd64 package found by apt-cache search"
-        kdeb=$(cached_deb "$kpkg" "$kpkg")
+        KDEB=$(cached_deb "$kpkg" "$kpkg")
     fi
-    bdeb=$(cached_deb busybox-static busybox-static)
-    stamp=$(echo "$BUILD_REV"; basename "$kdeb"; basename "$bdeb"; cat "$LAB_DIR/guest-init.sh")
-    stamp=$(echo "$stamp" | sha256sum | cut -c1-16)
-    if [ -s "$BOOT/vmlinuz" ] && [ -s "$BOOT/initrd.img" ] && [ "$(cat "$BOOT/stamp" 2>/dev/null)" = "$stamp" ]; then
-        BOOT_STAMP=$stamp; log "guest boot files: up to date ($(cat "$BOOT/kernel-version"))"; return 0
-    fi
-    log "guest boot files: unpacking $(basename "$kdeb") and $(basename "$bdeb")"
-    local tmp kver m f notes=""
-    tmp=$(mktemp -d); BUILD_TMP=$tmp
-    dpkg-deb -x "$kdeb" "$tmp/k"; dpkg-deb -x "$bdeb" "$tmp/bb"
-    kver=$(ls "$tmp/k/lib/modules" | head -n1)
+    BDEB=$(cached_deb busybox-static busybox-static)
+}
+
+pack_root() {  # tmp init: unpacks $KDEB and $BDEB into tmp, fills tmp/root with busybox, the
+               # init script as /init and the modules its MODULES= line names; sets KVER
+    local tmp=$1 init=$2 m f notes=""
+    dpkg-deb -x "$KDEB" "$tmp/k"; dpkg-deb -x "$BDEB" "$tmp/bb"
+    KVER=$(ls "$tmp/k/lib/modules" | head -n1)
     mkdir -p "$tmp/root/bin" "$tmp/root/modules" "$tmp/root/dev" "$tmp/root/proc" "$tmp/root/sys" "$tmp/root/tmp"
     cp "$tmp/bb/bin/busybox" "$tmp/root/bin/busybox"; ln -s busybox "$tmp/root/bin/sh"
     for a in ping6 dd insmod ip; do
         "$tmp/bb/bin/busybox" --list | grep -cx "$a" >/dev/null || fail "busybox-static lacks the $a applet"
     done
-    install -m 755 "$LAB_DIR/guest-init.sh" "$tmp/root/init"
-    for m in $(sed -n 's/^MODULES="\(.*\)"/\1/p' "$LAB_DIR/guest-init.sh"); do
-        f=$(find "$tmp/k/lib/modules/$kver" -name "$m.ko" -o -name "$m.ko.[xgz]*" | head -n1)
+    install -m 755 "$init" "$tmp/root/init"
+    for m in $(sed -n 's/^MODULES="\(.*\)"/\1/p' "$init"); do
+        f=$(find "$tmp/k/lib/modules/$KVER" -name "$m.ko" -o -name "$m.ko.[xgz]*" | head -n1)
         case "$f" in
             *.ko) cp "$f" "$tmp/root/modules/$m.ko" ;;
             *.xz) xz -dc "$f" > "$tmp/root/modules/$m.ko" ;;
             *.zst) zstd -qdc "$f" > "$tmp/root/modules/$m.ko" ;;
             *.gz) gzip -dc "$f" > "$tmp/root/modules/$m.ko" ;;
-            *) if grep -q "/$m.ko\$" "$tmp/k/lib/modules/$kver/modules.builtin"; then notes="$notes $m(builtin)"
+            *) if grep -q "/$m.ko\$" "$tmp/k/lib/modules/$KVER/modules.builtin"; then notes="$notes $m(builtin)"
                else notes="$notes $m(MISSING)"; fi ;;
         esac
     done
-    [ -z "$notes" ] || log "guest modules not packed:$notes"
-    (cd "$tmp/root" && find . | cpio -o -H newc --quiet | gzip -1) > "$BOOT/initrd.img.new"
-    mv "$BOOT/initrd.img.new" "$BOOT/initrd.img"
-    cp "$tmp/k/boot/vmlinuz-$kver" "$BOOT/vmlinuz"
-    echo "$kver ($(basename "$kdeb"))" > "$BOOT/kernel-version"
+    [ -z "$notes" ] || log "guest modules not packed ($(basename "$init")):$notes"
+}
+
+write_initrd() {  # root out
+    (cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) > "$2.new"
+    mv "$2.new" "$2"
+}
+
+build_boot() {
+    mkdir -p "$LAB_CACHE" "$BOOT"
+    local stamp tmp
+    guest_debs
+    stamp=$(echo "$BUILD_REV"; basename "$KDEB"; basename "$BDEB"; cat "$LAB_DIR/guest-init.sh")
+    stamp=$(echo "$stamp" | sha256sum | cut -c1-16)
+    if [ -s "$BOOT/vmlinuz" ] && [ -s "$BOOT/initrd.img" ] && [ "$(cat "$BOOT/stamp" 2>/dev/null)" = "$stamp" ]; then
+        BOOT_STAMP=$stamp; log "guest boot files: up to date ($(cat "$BOOT/kernel-version"))"; return 0
+    fi
+    log "guest boot files: unpacking $(basename "$KDEB") and $(basename "$BDEB")"
+    tmp=$(mktemp -d); BUILD_TMP=$tmp
+    pack_root "$tmp" "$LAB_DIR/guest-init.sh"
+    write_initrd "$tmp/root" "$BOOT/initrd.img"
+    cp "$tmp/k/boot/vmlinuz-$KVER" "$BOOT/vmlinuz"
+    echo "$KVER ($(basename "$KDEB"))" > "$BOOT/kernel-version"
     echo "$stamp" > "$BOOT/stamp"
     BOOT_STAMP=$stamp
     rm -rf "$tmp"
-    log "guest boot files: kernel $kver, initrd $(du -k "$BOOT/initrd.img" | cut -f1) KiB"
+    log "guest boot files: kernel $KVER, initrd $(du -k "$BOOT/initrd.img" | cut -f1) KiB"
+}
+
+# lab-agent's initramfs: the same kernel modules and busybox with agent-init.sh as /init,
+# plus Debian 12's qemu-ga and every library ldd lists for it (the host is Debian 12 too).
+build_agent_boot() {
+    mkdir -p "$AGENT_BOOT"
+    local qdeb stamp tmp lib libs
+    guest_debs
+    qdeb=$(cached_deb qemu-guest-agent qemu-guest-agent)
+    stamp=$(echo "$AGENT_BUILD_REV"; basename "$KDEB"; basename "$BDEB"; basename "$qdeb"
+            cat "$LAB_DIR/agent-init.sh")
+    stamp=$(echo "$stamp" | sha256sum | cut -c1-16)
+    if [ -s "$AGENT_BOOT/initrd.img" ] && [ "$(cat "$AGENT_BOOT/stamp" 2>/dev/null)" = "$stamp" ]; then
+        AGENT_STAMP=$stamp; log "lab-agent boot files: up to date"; return 0
+    fi
+    log "lab-agent boot files: adding $(basename "$qdeb")"
+    tmp=$(mktemp -d); BUILD_TMP=$tmp
+    pack_root "$tmp" "$LAB_DIR/agent-init.sh"
+    dpkg-deb -x "$qdeb" "$tmp/qga"
+    mkdir -p "$tmp/root/usr/sbin"
+    cp "$tmp/qga/usr/sbin/qemu-ga" "$tmp/root/usr/sbin/qemu-ga"
+    ! ldd "$tmp/qga/usr/sbin/qemu-ga" | grep 'not found' || fail "qemu-ga needs libraries this host lacks"
+    libs=$(ldd "$tmp/qga/usr/sbin/qemu-ga" | grep -o '/[^ ]*')
+    for lib in $libs; do
+        mkdir -p "$tmp/root$(dirname "$lib")"
+        cp -L "$lib" "$tmp/root$lib"
+    done
+    write_initrd "$tmp/root" "$AGENT_BOOT/initrd.img"
+    echo "$stamp" > "$AGENT_BOOT/stamp"
+    AGENT_STAMP=$stamp
+    rm -rf "$tmp"
+    log "lab-agent boot files: initrd $(du -k "$AGENT_BOOT/initrd.img" | cut -f1) KiB ($(echo "$libs" | wc -l) libraries)"
 }
 
 # ---------------------------------------------------------------- network + pool
@@ -185,11 +233,14 @@ ensure_pool() {
 }
 
 # ---------------------------------------------------------------- domains
-render_domain() {  # name vcpus mac hash
+render_domain() {  # name vcpus mac hash [initrd extra-devices-file]
+    local initrd=${5:-$BOOT/initrd.img} extra=${6:-/dev/null}
+    awk -v extra="$extra" '/<\/devices>/ { while ((getline l < extra) > 0) print l } { print }' \
+        "$LAB_DIR/domain.xml.in" |
     sed -e "s|@NAME@|$1|g" -e "s|@VCPUS@|$2|g" -e "s|@MAC@|$3|g" -e "s|@HASH@|$4|g" \
-        -e "s|@KERNEL@|$BOOT/vmlinuz|g" -e "s|@INITRD@|$BOOT/initrd.img|g" \
+        -e "s|@KERNEL@|$BOOT/vmlinuz|g" -e "s|@INITRD@|$initrd|g" \
         -e "s|@DISK@|$LAB_POOL_PATH/$1.qcow2|g" -e "s|@SERIAL@|$LAB_SERIAL_DIR/$1.log|g" \
-        -e "s|@NETWORK@|$LAB_NETWORK|g" "$LAB_DIR/domain.xml.in"
+        -e "s|@DATA_DISK@|$LAB_POOL_PATH/$1-data.qcow2|g" -e "s|@NETWORK@|$LAB_NETWORK|g"
 }
 
 tap_of() { virsh domiflist "$1" 2>/dev/null | awk 'NR==1 {print $1}' || true; }
@@ -204,9 +255,10 @@ start_dom() {
     STARTED="$STARTED $1"
 }
 
-ensure_domain() {  # name vcpus mac want(running|paused|off)
+ensure_domain() {  # name vcpus mac want(running|paused|off) [initrd extra-devices-file stamp]
     local name=$1 want=$4 hash cur state new_vol=0
-    hash=$(printf '%s\n' "$(render_domain "$1" "$2" "$3" x)" "$BOOT_STAMP" | sha256sum | cut -c1-16)
+    hash=$(printf '%s\n' "$(render_domain "$1" "$2" "$3" x "${5:-}" "${6:-}")" "$BOOT_STAMP" ${7:+"$7"} |
+           sha256sum | cut -c1-16)
     if dom_exists "$name"; then
         cur=$(virsh dumpxml "$name" | sed -n 's:.*<lab\:hash>\(.*\)</lab\:hash>.*:\1:p')
         if [ "$cur" != "$hash" ]; then
@@ -219,7 +271,7 @@ ensure_domain() {  # name vcpus mac want(running|paused|off)
     fi
     if ! dom_exists "$name"; then
         log "domain $name: defining"
-        render_domain "$1" "$2" "$3" "$hash" | virsh define /dev/stdin >/dev/null
+        render_domain "$1" "$2" "$3" "$hash" "${5:-}" "${6:-}" | virsh define /dev/stdin >/dev/null
     fi
     state=$(dom_state "$name")
     case "$want" in
@@ -288,6 +340,32 @@ counters() {
     done
 }
 
+# ---------------------------------------------------------------- lab-agent
+started() { case " $STARTED " in *" $1 "*) return 0 ;; esac; return 1; }
+agent_answers() {
+    virsh guestinfo "$LAB_AGENT" --filesystem 2>/dev/null | grep -q '^fs.0.mountpoint *: */mnt/data$'
+}
+
+ensure_agent_volume() {  # lab-agent's second disk, formatted by its init at every boot
+    virsh vol-info "$LAB_AGENT-data.qcow2" --pool "$LAB_POOL" >/dev/null 2>&1 ||
+        virsh vol-create-as "$LAB_POOL" "$LAB_AGENT-data.qcow2" 32M --format qcow2 >/dev/null
+}
+
+wait_agent() {  # LAB-READY from lab-agent and an answer from its qemu-ga
+    local d=$LAB_AGENT deadline=$((SECONDS + READY_TIMEOUT))
+    # already up, but its agent does not answer (a test stopped or killed it): boot it again
+    if ! started "$d" && ready "$d" && ! agent_answers; then
+        log "domain $d: its guest agent does not answer, restarting"; start_dom "$d"
+    fi
+    until ready "$d" && agent_answers; do
+        grep -q LAB-FAIL "$LAB_SERIAL_DIR/$d.log" 2>/dev/null && fail "$d reported LAB-FAIL" "$d"
+        [ "$(dom_state "$d")" = running ] || fail "$d is $(dom_state "$d")" "$d"
+        [ $SECONDS -lt $deadline ] || fail "no answer from qemu-ga in $d within ${READY_TIMEOUT}s" "$d"
+        sleep 1
+    done
+    log "domain $d: qemu-ga answers (virsh guestinfo shows /mnt/data)"
+}
+
 write_env() {
     mkdir -p "$LAB_RUN"
     cat > "$LAB_RUN/env.new" <<EOF
@@ -295,6 +373,7 @@ LAB_URI=$LAB_URI
 LAB_RUNNING="$LAB_RUNNING"
 LAB_PAUSED=$LAB_PAUSED
 LAB_OFF=$LAB_OFF
+LAB_AGENT=$LAB_AGENT
 LAB_NETWORK=$LAB_NETWORK
 LAB_BRIDGE=$LAB_BRIDGE
 LAB_POOL=$LAB_POOL
@@ -309,13 +388,18 @@ mkdir -p "$LAB_RUN" "$LAB_STATE" "$LAB_CACHE" "$LAB_SERIAL_DIR"
 install_packages
 start_daemons
 build_boot
+build_agent_boot
 ensure_network
 ensure_pool
 ensure_domain lab-run-1  2 52:54:00:1a:b0:01 running
 ensure_domain lab-run-2  1 52:54:00:1a:b0:02 running
 ensure_domain lab-paused 1 52:54:00:1a:b0:03 paused
 ensure_domain lab-off    1 52:54:00:1a:b0:04 off
+ensure_agent_volume
+ensure_domain "$LAB_AGENT" 1 52:54:00:1a:b0:05 running \
+    "$AGENT_BOOT/initrd.img" "$LAB_DIR/agent-devices.xml.in" "$AGENT_STAMP"
 wait_ready
+wait_agent
 write_env
 
 echo "== lab ready in $((SECONDS - T0))s: $(libvirtd --version | awk '{print "libvirt", $NF}'), $(qemu-system-x86_64 --version | head -n1 | awk '{print "qemu", $4}'), guest kernel $(cut -d' ' -f1 "$BOOT/kernel-version")"

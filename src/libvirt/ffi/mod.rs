@@ -10,6 +10,7 @@
 mod alloc;
 mod event_callbacks;
 mod events;
+mod guest;
 mod health;
 mod jobs;
 
@@ -17,6 +18,7 @@ pub use alloc::{limit_malloc_arenas, release_free_memory};
 
 pub use event_callbacks::{DomainEvent, DomainEventKind};
 pub use events::{start_event_loop, Subscription};
+pub use guest::{GuestAddressRaw, GuestInterfaceRaw};
 pub use health::{BlockJobRaw, ControlInfoRaw};
 pub use jobs::JobStatsRaw;
 
