@@ -660,6 +660,36 @@ const NOT_ON_QEMU_BY_DEFAULT: &[(&str, &str)] = &[
         "libvirt_domain_dirty_rate_calc_period_seconds",
         "opt-in collector dirtyrate",
     ),
+    (
+        "libvirt_domain_block_io_error_events_total",
+        "only once a disk had an I/O error",
+    ),
+    (
+        "libvirt_domain_block_threshold_events_total",
+        "only on disks with a write threshold set",
+    ),
+    (
+        "libvirt_domain_block_job_*",
+        "opt-in collector blockjob, and the events only once a block job ended",
+    ),
+    (
+        "libvirt_domain_block_limit_*",
+        "opt-in collector iotune, and only limits that are set",
+    ),
+    (
+        "libvirt_domain_interface_limit_*",
+        "opt-in collector iftune, and only limits that are set",
+    ),
+    ("libvirt_domain_cpu_tune_*", "opt-in collector tuning"),
+    ("libvirt_domain_memory_tune_*", "opt-in collector tuning"),
+    (
+        "libvirt_domain_snapshot_*",
+        "only for domains that have snapshots",
+    ),
+    (
+        "libvirt_domain_guest_*",
+        "opt-in collector guest (needs a read-write connection)",
+    ),
 ];
 
 fn matches(pattern: &str, name: &str) -> bool {

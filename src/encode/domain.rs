@@ -1,6 +1,6 @@
 //! The per-domain families every domain has whichever groups are on: the number of domains,
 //! the domain's attributes (`libvirt_domain_info`) and OpenStack's metadata, then each
-//! statistics group's own families (see the group registry in `collect::registry`).
+//! statistics group's own families (see the group registry in `groups`).
 
 use crate::family::{emit, opt, yes_no, DomainSeriesCounter, Kind, Labels, Sink, Value};
 use crate::groups::{groups, Group};

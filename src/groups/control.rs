@@ -87,9 +87,19 @@ fn state_set<'a>(
     names: &'a [&'static str],
     current: u32,
 ) -> impl Iterator<Item = (crate::family::Labels, Value)> + 'a {
-    names.iter().enumerate().map(move |(i, name)| {
-        let mut labels = domain_label(d);
-        labels.push((label, name.to_string()));
-        (labels, Value::from(current as usize == i))
-    })
+    // a number newer than the table gets a series of its own, by number
+    let newer = (current as usize >= names.len()).then(|| current.to_string());
+    let current_name = names
+        .get(current as usize)
+        .map_or_else(|| current.to_string(), |n| n.to_string());
+    names
+        .iter()
+        .map(|n| n.to_string())
+        .chain(newer)
+        .map(move |name| {
+            let is = name == current_name;
+            let mut labels = domain_label(d);
+            labels.push((label, name));
+            (labels, Value::from(is))
+        })
 }

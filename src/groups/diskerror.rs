@@ -66,13 +66,79 @@ impl SlowDomainCollector for DiskErrors {
             "I/O error that made QEMU pause the domain since it started, by disk, one series per state (none, unspecified, no_space): 1 for the disk's state; it stays after the domain is resumed.",
             domains.iter().flat_map(|&d| {
                 d.disk_errors.iter().flat_map(move |e| {
-                    ERRORS.iter().enumerate().map(move |(i, name)| {
+                    // a code newer than this table gets a series of its own, by number
+                    let newer = (e.error as usize >= ERRORS.len()).then(|| e.error.to_string());
+                    let names = ERRORS.iter().map(|n| n.to_string()).chain(newer);
+                    names.map(move |name| {
+                        let is = ERRORS.get(e.error as usize).map_or(e.error.to_string(), |n| n.to_string()) == name;
                         let mut labels = device_labels(d, &e.target_device);
-                        labels.push(("error", name.to_string()));
-                        (labels, Value::from(e.error as usize == i))
+                        labels.push(("error", name));
+                        (labels, Value::from(is))
                     })
                 })
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::family::{Labels, Value};
+
+    /// Every sample written, as (family, labels, value).
+    #[derive(Default)]
+    struct Written(Vec<(String, Labels, Value)>);
+
+    impl Sink for Written {
+        fn family(
+            &mut self,
+            name: &str,
+            _: Kind,
+            _: &str,
+            samples: &mut dyn Iterator<Item = (Labels, Value)>,
+        ) -> fmt::Result {
+            self.0
+                .extend(samples.map(|(l, v)| (name.to_string(), l, v)));
+            Ok(())
+        }
+    }
+
+    fn states(error: u32) -> Vec<(String, Value)> {
+        let d = DomainStats {
+            name: "web".into(),
+            disk_errors: vec![DiskError {
+                target_device: "vda".into(),
+                error,
+            }],
+            ..DomainStats::default()
+        };
+        let mut out = Written::default();
+        DiskErrors.encode(&mut out, &[&d]).unwrap();
+        out.0
+            .into_iter()
+            .map(|(_, labels, v)| (labels.last().unwrap().1.clone(), v))
+            .collect()
+    }
+
+    #[test]
+    fn one_series_per_state_and_a_newer_code_by_its_number() {
+        assert_eq!(
+            states(2),
+            [
+                ("none".into(), Value::Int(0)),
+                ("unspecified".into(), Value::Int(0)),
+                ("no_space".into(), Value::Int(1)),
+            ]
+        );
+        assert_eq!(
+            states(7),
+            [
+                ("none".into(), Value::Int(0)),
+                ("unspecified".into(), Value::Int(0)),
+                ("no_space".into(), Value::Int(0)),
+                ("7".into(), Value::Int(1)),
+            ]
+        );
     }
 }

@@ -13,19 +13,21 @@ use crate::snapshot::{DomainStats, InterfaceLimits};
 use std::fmt;
 use std::time::Duration;
 
-/// libvirt's parameters (in KiB or KiB/s), the family each goes to and its `direction` label.
+/// libvirt's parameters, the family each goes to and its `direction` label. Rates are in
+/// kilobytes per second as tc counts them (1000 bytes: libvirt hands them to tc as `kbps`),
+/// the burst in KiB (1024 bytes: tc's `kb`).
 pub const PARAMETERS: &[Parameter] = &[
     Parameter {
         name: "inbound.average",
         family: "libvirt_domain_interface_limit_average_bytes_per_second",
         direction: Some("inbound"),
-        scale: 1024,
+        scale: 1000,
     },
     Parameter {
         name: "inbound.peak",
         family: "libvirt_domain_interface_limit_peak_bytes_per_second",
         direction: Some("inbound"),
-        scale: 1024,
+        scale: 1000,
     },
     Parameter {
         name: "inbound.burst",
@@ -37,19 +39,19 @@ pub const PARAMETERS: &[Parameter] = &[
         name: "inbound.floor",
         family: "libvirt_domain_interface_limit_floor_bytes_per_second",
         direction: Some("inbound"),
-        scale: 1024,
+        scale: 1000,
     },
     Parameter {
         name: "outbound.average",
         family: "libvirt_domain_interface_limit_average_bytes_per_second",
         direction: Some("outbound"),
-        scale: 1024,
+        scale: 1000,
     },
     Parameter {
         name: "outbound.peak",
         family: "libvirt_domain_interface_limit_peak_bytes_per_second",
         direction: Some("outbound"),
-        scale: 1024,
+        scale: 1000,
     },
     Parameter {
         name: "outbound.burst",
@@ -139,7 +141,7 @@ mod tests {
             limits::decode(PARAMETERS, &Fields::new(&params)),
             vec![Limit {
                 parameter: "inbound.average",
-                value: 1_024_000.0
+                value: 1_000_000.0
             }]
         );
     }

@@ -111,7 +111,11 @@ impl Dispatcher {
             .iter()
             .filter_map(|uuid| Some((uuid.clone(), by_uuid.remove(uuid)?)))
             .collect();
+        let asked = queue.len();
         let mut failures = 0usize;
+        // Domains whose call is past its deadline or still running from an earlier run: each
+        // is marked stale on its own; only all of them stuck fails the collector.
+        let mut stuck = 0usize;
         let mut first_error: Option<LibvirtError> = None;
         // Calls given to a thread, by ID, with their deadline.
         let mut pending: HashMap<u64, Instant> = HashMap::new();
@@ -122,7 +126,7 @@ impl Dispatcher {
                 };
                 if !self.state.begin_call(&uuid) {
                     // Its previous call has not returned yet.
-                    failures += 1;
+                    stuck += 1;
                     continue;
                 }
                 let id = self.next_call;
@@ -170,18 +174,18 @@ impl Dispatcher {
                     let now = Instant::now();
                     let before = pending.len();
                     pending.retain(|_, deadline| *deadline > now);
-                    failures += before - pending.len();
+                    stuck += before - pending.len();
                 }
             }
         }
-        if failures > 0 {
-            let error = first_error
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| format!("no answer within {:?}", self.state.deadline));
+        if let Some(error) = &first_error {
             tracing::warn!(collector = name, domains = failures, %error, "slow collector failed for some domains");
         }
+        if stuck > 0 {
+            tracing::warn!(collector = name, domains = stuck, deadline = ?self.state.deadline, "slow collector: no answer within the deadline (their data is marked stale)");
+        }
         RunEnd::Done {
-            success: failures == 0,
+            success: failures == 0 && (stuck == 0 || stuck < asked),
         }
     }
 }

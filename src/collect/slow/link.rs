@@ -1,18 +1,19 @@
-//! The slow collectors' own libvirt connection, opened when first needed and again after it
-//! broke (keepalive and backoff as for the bulk cycle's, see `connector`).
+//! A slow collector's own libvirt connection (one per collector), opened when first needed
+//! and again after it broke (keepalive and backoff as for the bulk cycle's, see `connector`).
 //!
 //! Why not the bulk cycle's connection: libvirtd serves at most `max_client_requests` calls
 //! of one connection at once (5 by default) and stops reading the connection while that many
 //! are in progress. Slow calls are the ones expected to hang (an unresponsive guest agent, a
 //! domain whose monitor is busy), and a few of them hanging on the shared connection would
 //! hold up the bulk call, which must never wait for them. Hanging calls on this connection
-//! only hold up other slow calls.
+//! only hold up other calls of the same collector; five of them at once (five stuck domains)
+//! stall that collector until one returns.
 
 use crate::collect::connector::{Connector, OpenError};
 use crate::libvirt::{Connection, LibvirtError};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The connection every slow collector calls through.
+/// The connection one slow collector calls through.
 pub struct Link {
     connector: Mutex<Connector>,
     current: Mutex<Option<Arc<Connection>>>,

@@ -92,10 +92,6 @@ pub fn start(
     if collectors.is_empty() {
         return Ok((Arc::default(), Vec::new()));
     }
-    let link = Arc::new(link::Link::new(Connector::new(
-        config.libvirt_uri.clone(),
-        config.read_only,
-    )));
     let mut results = SlowResults::default();
     let mut wiring = Vec::new();
     for collector in collectors {
@@ -112,11 +108,18 @@ pub fn start(
     let results = Arc::new(results);
     let mut threads = Vec::new();
     for (state, done, wake) in wiring {
+        // A connection per collector: calls hanging in one collector (a frozen guest agent,
+        // disks of a stuck QEMU) fill only its own connection's request slots (see `link`),
+        // so the others, `control` above all, keep answering.
+        let link = Arc::new(link::Link::new(Connector::new(
+            config.libvirt_uri.clone(),
+            config.read_only,
+        )));
         let dispatcher = Dispatcher {
             pool: CallPool::new(state.name, IDLE_CALL_THREADS),
             state,
             results: results.clone(),
-            link: link.clone(),
+            link,
             wake,
             done,
             next_call: 0,

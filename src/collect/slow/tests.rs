@@ -206,7 +206,8 @@ fn a_hanging_call_holds_up_neither_the_bulk_cycle_nor_the_other_domains() {
         None,
         "no data, so no age: {text}"
     );
-    assert_eq!(value(&text, PROBE_SUCCESS), Some(0.0), "{text}");
+    // one stuck domain is marked stale on its own; the collector still works for the others
+    assert_eq!(value(&text, PROBE_SUCCESS), Some(1.0), "{text}");
     let alpha_taken = value(&text, &taken_at("alpha")).expect("alpha's result has its age");
     assert!(
         alpha_taken >= started && alpha_taken <= unix_now(),

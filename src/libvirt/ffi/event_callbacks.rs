@@ -4,7 +4,7 @@
 //! Each callback runs on libvirt's event loop thread. It copies the domain's UUID and name
 //! and the event's numbers and strings into a [`DomainEvent`] and sends it on the channel
 //! given at registration, inside `catch_unwind`, so nothing unwinds across the C boundary.
-//! It makes no other libvirt call. Adding an event: a [`DomainEventKind`] variant, a callback
+//! Besides the domain's local name and UUID accessors it makes no libvirt call. Adding an event: a [`DomainEventKind`] variant, a callback
 //! here, and a row in [`registrations`].
 
 use std::ffi::{c_char, c_int, c_ulonglong, c_void, CStr};
