@@ -293,8 +293,18 @@ mod tests {
                 .any(|p| p.field == "weight" && p.value == ParamValue::UInt(50)),
             "{sched:?}"
         );
+        // `virsh memtune test` on the test driver: every limit "unlimited", which libvirt
+        // reports as VIR_DOMAIN_MEMORY_PARAM_UNLIMITED (KiB).
         let memory = dom.memory_parameters().unwrap();
-        assert!(memory.iter().any(|p| p.field == "hard_limit"), "{memory:?}");
+        let unlimited = ParamValue::UInt(sys::VIR_DOMAIN_MEMORY_PARAM_UNLIMITED);
+        for limit in ["hard_limit", "soft_limit", "swap_hard_limit"] {
+            assert!(
+                memory
+                    .iter()
+                    .any(|p| p.field == limit && p.value == unlimited),
+                "{limit}: {memory:?}"
+            );
+        }
     }
 
     #[test]
