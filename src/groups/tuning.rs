@@ -5,6 +5,7 @@
 //! a huge number.
 
 use super::{running, unless_unsupported};
+use crate::collect::fields::kib_to_bytes;
 use crate::collect::slow::SlowDomainCollector;
 use crate::collect::Fields;
 use crate::family::{domain_label, emit, Kind, Sink, Value};
@@ -167,7 +168,7 @@ fn decode(sched: &Fields, memory: &Fields) -> Tuning {
             .iter()
             .filter_map(|(p, _, _)| {
                 let kib = memory.u64(p).filter(|v| *v > 0 && *v < UNLIMITED_KIB)?;
-                Some((*p, kib * 1024))
+                Some((*p, kib_to_bytes(kib)))
             })
             .collect(),
     }
